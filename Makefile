@@ -1,0 +1,58 @@
+# playworld: `make demo` runs the main job on the built-in twin, `make test` passes the tests.
+# Both install what they need first (`make setup`, idempotent and fast when nothing changed).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.playworld-setup
+EXTRAS := train,jpeg,sim,dev
+# Rendering libraries for headless MuJoCo (EGL and OSMesa, both on Mesa llvmpipe).
+DEB_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglx-mesa0 libosmesa6
+PYTEST_ARGS ?=
+
+export MUJOCO_GL ?= egl
+export PYOPENGL_PLATFORM ?= egl
+
+.PHONY: setup deb test test-slow lint format bench demo clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	$(MAKE) deb
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, spelled exactly: the CPU wheel on this machine's disk (any other spelling can pull a CUDA build)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+# Debian packages the tests need: installed when missing and running as root, else listed.
+deb:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+		echo "note: missing Debian packages (run as root or install them):$$missing"; \
+	fi
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-slow: setup
+	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check playworld tests bench scripts
+	$(VENV)/bin/ruff format --check playworld tests bench scripts
+
+format: setup
+	$(VENV)/bin/ruff format playworld tests bench scripts
+	$(VENV)/bin/ruff check --fix playworld tests bench scripts
+
+bench: setup
+	$(PY) bench/store.py --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache out

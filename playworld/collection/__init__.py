@@ -1,0 +1,1 @@
+"""playworld.collection (see README)."""

@@ -1,0 +1,520 @@
+"""The play store: play trajectories in a zarr v3 group, crash-safe, chunked, fast to sample.
+
+Layout (see README "Data contract")::
+
+    zarr.json                 attributes["playworld"]: format, version, fps, features, blocks, info
+    data/<key>                (N, *shape) one row per recorded step across all episodes, in order
+    meta/zarr.json            attributes: the commit record
+                                episode_ends  exclusive end row of every committed episode
+                                episodes      per-episode metadata (source, tasks, success, notes...)
+                                stats         summary statistics per feature
+
+The commit record is one JSON document written in one atomic write (a rename on local disks, a
+single PUT on object stores): committing an episode is that write and nothing else, so a crash at
+any moment leaves either the old record or the new one. Rows past the last episode end are
+uncommitted: readers never look at them and `repair` trims them. Image rows are grouped into
+shards of ``blocks[key]`` frames, one frame per chunk, so an hour at 30 Hz with two cameras makes
+well under a thousand files.
+
+Why the record is not an array ``meta/episode_ends`` as in diffusion_policy: an array's shape and
+its values live in two files, and no order of two writes makes the commit atomic.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.core.sync import sync
+
+from playworld.datasets import stats as _stats
+from playworld.datasets.backend import (
+    LOCK_NAME,
+    WriterLock,
+    array_codecs,
+    local_path,
+    open_zarr_store,
+    register_optional_codecs,
+)
+from playworld.datasets.features import Feature, Features, check_value, parse_features
+from playworld.datasets.writer import EpisodeWriter
+from playworld.errors import FeatureError, StoreError, StoreFormatError, StoreNotFoundError, did_you_mean
+
+FORMAT_NAME = "playworld.store"
+FORMAT_VERSION = 1
+IMAGE_SHARD_FRAMES = 256
+VECTOR_CHUNK_ROWS = 16384
+
+
+def _jsonable(x: Any) -> Any:
+    """Turn numpy scalars and arrays into JSON-native values (zarr attributes must be)."""
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+class PlayStore:
+    """A play store on a local path or an fsspec URL. Build with `create` or `open`.
+
+    Reading: ``len(store)`` committed episodes, ``store.episode(i)`` (lazy), ``store.stats``.
+    Streaming writes: ``begin_episode()``, ``append(step)`` per step, then ``commit(metadata)`` or
+    ``discard()``. Whole episodes: ``add_episode(data, metadata)``.
+    """
+
+    def __init__(self, group: zarr.Group, url: str, mode: str, lock: WriterLock | None) -> None:
+        self._group = group
+        self.url = url
+        self.mode = mode
+        self._lock = lock
+        self._writer: EpisodeWriter | None = None
+        self._in_episode = False
+        attrs = group.attrs.asdict().get("playworld")
+        if not isinstance(attrs, dict) or attrs.get("format") != FORMAT_NAME:
+            raise StoreNotFoundError(
+                f"{url} is a zarr group but not a play store (no 'playworld' format attribute)"
+            )
+        version = attrs.get("version")
+        if version != FORMAT_VERSION:
+            raise StoreFormatError(
+                f"{url}: store format version {version!r}, this playworld reads version "
+                f"{FORMAT_VERSION}; upgrade playworld or convert the store"
+            )
+        try:
+            self.features: Features = parse_features(attrs["features"])
+            self.fps = float(attrs["fps"])
+            self.blocks: dict[str, int] = {k: int(v) for k, v in attrs["blocks"].items()}
+            self.info: dict[str, Any] = dict(attrs.get("info", {}))
+        except (KeyError, TypeError, ValueError) as e:
+            raise StoreFormatError(f"{url}: malformed store attributes ({e})") from e
+        self._arrays: dict[str, zarr.Array] = {}
+        for key in self.features:
+            try:
+                arr = group[f"data/{key}"]
+            except KeyError:
+                raise StoreFormatError(f"{url}: feature {key!r} has no array data/{key}") from None
+            if not isinstance(arr, zarr.Array) or arr.shape[1:] != self.features[key].shape:
+                raise StoreFormatError(f"{url}: data/{key} does not match its feature description")
+            self._arrays[key] = arr
+        self.refresh()
+
+    # -- construction --------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        path_or_url: str | os.PathLike[str],
+        features: Mapping[str, Feature | Mapping[str, Any]],
+        fps: float,
+        *,
+        overwrite: bool = False,
+        info: Mapping[str, Any] | None = None,
+        image_shard_frames: int = IMAGE_SHARD_FRAMES,
+        vector_chunk_rows: int = VECTOR_CHUNK_ROWS,
+        durable: bool = True,
+    ) -> PlayStore:
+        """Create an empty store.
+
+        Args:
+            features: name -> `Feature` (or its JSON dict) for every per-step key.
+            fps: the control rate the store is recorded at, in Hz.
+            info: free JSON metadata about the setup (robot, cameras, operator...).
+            image_shard_frames: frames per shard file for image features.
+            vector_chunk_rows: rows per chunk file for non-image features.
+            durable: fsync every write (a committed episode survives a power cut, not only a kill).
+        """
+        feats = parse_features(features)
+        if not fps > 0:
+            raise FeatureError(f"fps must be positive, got {fps}")
+        if image_shard_frames < 1 or vector_chunk_rows < 1:
+            raise FeatureError("image_shard_frames and vector_chunk_rows must be >= 1")
+        url = os.fspath(path_or_url)
+        path = local_path(url)
+        lock = None
+        if path is not None:
+            if path.exists() and not path.is_dir():
+                raise StoreError(f"{url} is a file; pick a directory path for the store")
+            if path.exists() and not overwrite and any(path.iterdir()):
+                raise StoreError(f"{url} exists and is not empty; pass overwrite=True or pick a new path")
+            path.mkdir(parents=True, exist_ok=True)
+            lock = WriterLock(path)  # before clearing: never overwrite a store being recorded
+            for child in path.iterdir():
+                if child.name != LOCK_NAME:
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+        store = open_zarr_store(url, read_only=False, durable=durable)
+        try:
+            if path is not None:
+                root = zarr.open_group(store, mode="a")
+            else:
+                root = zarr.open_group(store, mode="w" if overwrite else "w-")
+            blocks = {}
+            data = root.create_group("data")
+            for key, f in feats.items():
+                if f.is_image:
+                    block = image_shard_frames
+                    layout = {"chunks": (1, *f.shape), "shards": (block, *f.shape)}
+                else:
+                    block = vector_chunk_rows
+                    layout = {"chunks": (block, *f.shape)}
+                blocks[key] = block
+                data.create_array(
+                    key,
+                    shape=(0, *f.shape),
+                    dtype=f.dtype,
+                    fill_value=0,
+                    config={"write_empty_chunks": True},
+                    **layout,
+                    **array_codecs(f),
+                )
+            root.create_group("meta", attributes={"episode_ends": [], "episodes": [], "stats": {}})
+            root.attrs["playworld"] = {
+                "format": FORMAT_NAME,
+                "version": FORMAT_VERSION,
+                "fps": float(fps),
+                "features": {k: f.to_json() for k, f in feats.items()},
+                "blocks": blocks,
+                "info": _jsonable(dict(info or {})),
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            }
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        return cls(root, url, "a", lock)
+
+    @classmethod
+    def open(
+        cls, path_or_url: str | os.PathLike[str], mode: str = "r", *, durable: bool = True
+    ) -> PlayStore:
+        """Open an existing store: ``mode="r"`` to read, ``"a"`` to read and append episodes."""
+        if mode not in ("r", "a"):
+            raise StoreError(f"mode must be 'r' or 'a', got {mode!r}")
+        url = os.fspath(path_or_url)
+        path = local_path(url)
+        if path is not None and not (path / "zarr.json").is_file():
+            hint = ""
+            if path.with_name(path.name + ".swap").exists():
+                hint = f" (an interrupted rewrite left {path.name}.swap: rename it back to {path.name})"
+            what = "does not exist" if not path.exists() else "is not a play store (no zarr.json)"
+            raise StoreNotFoundError(f"{url} {what}{hint}")
+        register_optional_codecs()
+        store = open_zarr_store(url, read_only=(mode == "r"), durable=durable)
+        try:
+            group = zarr.open_group(store, mode="r" if mode == "r" else "r+")
+        except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError) as e:
+            raise StoreNotFoundError(f"{url} is not a play store ({e})") from None
+        except (ValueError, json.JSONDecodeError) as e:
+            raise StoreFormatError(f"{url}: unreadable zarr metadata ({e})") from None
+        lock = WriterLock(path) if (mode == "a" and path is not None) else None
+        try:
+            return cls(group, url, mode, lock)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+
+    def close(self) -> None:
+        """Discard an episode in progress (never half-commit it) and release the writer lock."""
+        if self._writer is not None:
+            if self._in_episode:
+                self.discard()
+            self._writer.close()
+            self._writer = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> PlayStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the commit record ---------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read the commit record (to see episodes committed by another process since open)."""
+        if self._writer is None:  # a reader: the writer may have grown the arrays since
+            for key, arr in self._arrays.items():
+                self._arrays[key] = zarr.open_array(arr.store_path, mode="r" if arr.read_only else "r+")
+        try:
+            rec = zarr.open_group(self._group.store_path / "meta", mode="r").attrs.asdict()
+        except (FileNotFoundError, KeyError, ValueError, zarr.errors.GroupNotFoundError) as e:
+            raise StoreFormatError(f"{self.url}: missing or unreadable meta/zarr.json ({e})") from None
+        try:
+            ends = np.asarray(rec["episode_ends"], dtype=np.int64)
+            episodes = list(rec["episodes"])
+            stats = dict(rec["stats"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise StoreFormatError(f"{self.url}: malformed commit record in meta/zarr.json ({e})") from None
+        if ends.ndim != 1 or len(episodes) != len(ends) or (np.diff(ends) <= 0).any() or (ends[:1] <= 0).any():
+            raise StoreFormatError(f"{self.url}: meta/zarr.json episode_ends are not increasing positive rows")
+        for key, arr in self._arrays.items():
+            if len(ends) and arr.shape[0] < ends[-1]:
+                raise StoreFormatError(
+                    f"{self.url}: data/{key} has {arr.shape[0]} rows, the commit record needs {ends[-1]}"
+                )
+        self._ends, self._episodes, self._stats_rec = ends, episodes, stats
+
+    @property
+    def episode_ends(self) -> np.ndarray:
+        """(E,) int64 exclusive end row of each committed episode."""
+        return self._ends.copy()
+
+    @property
+    def num_steps(self) -> int:
+        """Committed steps in all episodes."""
+        return int(self._ends[-1]) if len(self._ends) else 0
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    @property
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per feature: count, mean, std, min, max (lists, per element or per image channel);
+        actions also have ``quantiles`` (q01, q05, q50, q95, q99)."""
+        return {k: _stats.finalize(v) for k, v in self._stats_rec.items()}
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_steps / self.fps
+
+    def episode_metadata(self, index: int) -> dict[str, Any]:
+        return dict(self._episodes[self._check_index(index)])
+
+    def episode(self, index: int) -> Episode:
+        """Committed episode ``index`` (negative counts from the end); reads nothing yet."""
+        i = self._check_index(index)
+        start = int(self._ends[i - 1]) if i else 0
+        return Episode(self, i, start, int(self._ends[i]), dict(self._episodes[i]))
+
+    def episodes(self) -> Iterator[Episode]:
+        for i in range(len(self)):
+            yield self.episode(i)
+
+    def _check_index(self, index: int) -> int:
+        n = len(self)
+        if not -n <= index < n:
+            raise StoreError(f"{self.url} has {n} episodes; episode {index} does not exist")
+        return index % n
+
+    def array(self, key: str) -> zarr.Array:
+        """The raw zarr array of a feature (all rows, uncommitted tail included)."""
+        if key not in self._arrays:
+            raise FeatureError(f"no feature {key!r} in {self.url}.{did_you_mean(key, list(self._arrays))}")
+        return self._arrays[key]
+
+    def read(self, key: str, start: int, stop: int) -> np.ndarray:
+        """Rows ``[start, stop)`` of a feature; a missing or corrupt file raises naming it."""
+        arr = self.array(key)
+        block = self.blocks[key]
+        for b in range(start // block, (max(stop, start + 1) - 1) // block + 1):
+            chunk = f"data/{key}/c/{b}/" + "/".join("0" * (arr.ndim - 1))
+            if stop > start and not self._exists(chunk):
+                raise StoreFormatError(
+                    f"{self.url}: file {chunk} of feature {key!r} is missing ({self._where(start)}); "
+                    "run `playworld store validate` for the whole list"
+                )
+        try:
+            return arr[start:stop]
+        except Exception as e:
+            raise StoreFormatError(
+                f"{self.url}: cannot decode feature {key!r} rows {start}:{stop} ({self._where(start)}) "
+                f"in data/{key}/c/{start // block}/...: {type(e).__name__}: {e}"
+            ) from None
+
+    def _where(self, row: int) -> str:
+        i = int(np.searchsorted(self._ends, row, side="right"))
+        return f"episode {i}" if i < len(self._ends) else "uncommitted rows"
+
+    def _exists(self, key: str) -> bool:
+        path = local_path(self.url)
+        if path is not None:
+            return (path / key).is_file()
+        return bool(sync(self._group.store.exists(key)))
+
+    # -- writing -------------------------------------------------------------------------------
+    def _require_writer(self) -> EpisodeWriter:
+        if self.mode != "a":
+            raise StoreError(f"{self.url} is open read-only; open it with mode='a' to record")
+        if self._writer is None:
+            self._writer = EpisodeWriter(self._arrays, self.features, self.blocks, self.num_steps)
+        return self._writer
+
+    def begin_episode(self) -> None:
+        """Start recording an episode (an episode in progress must be committed or discarded first)."""
+        w = self._require_writer()
+        if self._in_episode:
+            raise StoreError("an episode is already in progress; commit() or discard() it first")
+        w.reset(self.num_steps)
+        self._in_episode = True
+
+    def append(self, step: Mapping[str, Any]) -> None:
+        """Append one step (a dict with every feature) to the episode in progress."""
+        if not self._in_episode:
+            raise StoreError("no episode in progress; call begin_episode() first")
+        self._writer_checked().append(step)
+
+    def _writer_checked(self) -> EpisodeWriter:
+        assert self._writer is not None
+        return self._writer
+
+    def discard(self) -> None:
+        """Drop the episode in progress; the store is left as after the last commit."""
+        if not self._in_episode:
+            return
+        self._in_episode = False
+        w = self._writer_checked()
+        try:
+            w.reset(self.num_steps)
+        except StoreError:
+            # A failed background write (e.g. a full disk) is already reported; the rows it left
+            # are uncommitted and `repair` or the next episode trims them.
+            w.buffers.clear()
+
+    def commit(self, metadata: Mapping[str, Any] | None = None) -> int:
+        """Make the episode in progress durable and visible; return its index.
+
+        Every step is written (and fsynced on local disks) before the one write that commits it.
+        On failure (a full disk...) the episode is discarded, committed episodes are untouched,
+        and the error is raised.
+        """
+        if not self._in_episode:
+            raise StoreError("no episode in progress; call begin_episode() first")
+        w = self._writer_checked()
+        if w.steps == 0:
+            raise StoreError("cannot commit an empty episode; append steps first, or discard()")
+        try:
+            meta = json.loads(json.dumps(_jsonable(dict(metadata or {}))))
+        except (TypeError, ValueError) as e:
+            raise FeatureError(f"episode metadata must be JSON-serialisable: {e}") from None
+        start, end = w.committed, w.committed + w.steps
+        try:
+            w.flush()
+            record = self._next_record(start, end, meta, w.image_sums)
+            self._group["meta"].attrs.put(record)
+        except BaseException:
+            self.discard()
+            raise
+        self._ends = np.append(self._ends, end)
+        self._episodes = record["episodes"]
+        self._stats_rec = record["stats"]
+        self._in_episode = False
+        w.reset(end)
+        return len(self._ends) - 1
+
+    def add_episode(self, data: Mapping[str, Any], metadata: Mapping[str, Any] | None = None) -> int:
+        """Write a whole episode at once: ``data[key]`` is ``(T, *shape)`` for every feature."""
+        lengths = {k: len(np.asarray(v)) for k, v in data.items()}
+        if len(set(lengths.values())) > 1:
+            raise FeatureError(f"episode arrays differ in length: {lengths}")
+        missing = sorted(self.features.keys() - data.keys())
+        if missing or data.keys() - self.features.keys():
+            raise FeatureError(
+                f"episode keys do not match the store's features: missing {missing}, "
+                f"unexpected {sorted(data.keys() - self.features.keys())}"
+            )
+        steps = next(iter(lengths.values()))
+        checked = {k: check_value(k, self.features[k], v, steps=steps) for k, v in data.items()}
+        self.begin_episode()
+        try:
+            for t in range(steps):
+                self.append({k: v[t] for k, v in checked.items()})
+        except BaseException:
+            self.discard()
+            raise
+        return self.commit(metadata)
+
+    def _next_record(
+        self, start: int, end: int, meta: dict[str, Any], image_sums: Mapping[str, np.ndarray]
+    ) -> dict[str, Any]:
+        stats_rec = dict(self._stats_rec)
+        for key, f in self.features.items():
+            if f.is_image:
+                s = image_sums[key]
+                new = _stats.image_moments(s[0], s[1], end - start)
+                stats_rec[key] = _stats.merge(stats_rec.get(key), new)
+            else:
+                rows = self._arrays[key][start:end].reshape(end - start, -1)
+                merged = _stats.merge(stats_rec.get(key), _stats.moments(rows))
+                if f.kind == "action":
+                    merged["quantiles"] = _stats.quantiles(self._arrays[key][:end].reshape(end, -1))
+                stats_rec[key] = merged
+        meta.setdefault("source", "teleop")
+        meta["committed_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+        return {
+            "episode_ends": [*self._ends.tolist(), end],
+            "episodes": [*self._episodes, meta],
+            "stats": stats_rec,
+        }
+
+    def __repr__(self) -> str:
+        return f"PlayStore({self.url!r}, episodes={len(self)}, steps={self.num_steps}, fps={self.fps:g})"
+
+
+class Episode:
+    """One committed episode; ``episode[key]`` is a lazy view, sliced reads touch only their rows."""
+
+    def __init__(self, store: PlayStore, index: int, start: int, stop: int, metadata: dict[str, Any]) -> None:
+        self.store = store
+        self.index = index
+        self.start = start
+        self.stop = stop
+        self.metadata = metadata
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def keys(self) -> list[str]:
+        return list(self.store.features)
+
+    def __getitem__(self, key: str) -> EpisodeArray:
+        self.store.array(key)  # raises with the valid names
+        return EpisodeArray(self, key)
+
+    def to_dict(self, keys: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Read the whole episode (or ``keys``) into memory."""
+        return {k: self[k][:] for k in (keys or self.keys())}
+
+    def __repr__(self) -> str:
+        return f"Episode({self.index}, steps={len(self)}, source={self.metadata.get('source')!r})"
+
+
+class EpisodeArray:
+    """Rows of one feature within one episode; index it with an int or a slice."""
+
+    def __init__(self, episode: Episode, key: str) -> None:
+        self.episode = episode
+        self.key = key
+        f = episode.store.features[key]
+        self.shape = (len(episode), *f.shape)
+        self.dtype = np.dtype(f.dtype)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: int | slice) -> np.ndarray:
+        n = len(self)
+        if isinstance(index, slice):
+            a, b, step = index.indices(n)
+            rows = self.episode.store.read(self.key, self.episode.start + a, self.episode.start + max(a, b))
+            return rows[::step] if step != 1 else rows
+        i = int(index)
+        if not -n <= i < n:
+            raise IndexError(f"step {index} out of range for an episode of {n} steps")
+        s = self.episode.start + i % n
+        return self.episode.store.read(self.key, s, s + 1)[0]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self[:]
+        return out.astype(dtype) if dtype is not None else out
+

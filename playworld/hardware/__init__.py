@@ -1,0 +1,1 @@
+"""playworld.hardware (see README)."""

@@ -1,0 +1,1 @@
+"""playworld.policies (see README)."""

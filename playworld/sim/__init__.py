@@ -1,0 +1,1 @@
+"""playworld.sim (see README)."""

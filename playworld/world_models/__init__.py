@@ -1,0 +1,1 @@
+"""playworld.world_models (see README)."""
