@@ -12,6 +12,7 @@ import ctypes.util
 import fcntl
 import os
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,10 @@ from playworld.datasets.features import Feature
 from playworld.errors import ConfigError, StoreLockedError
 
 LOCK_NAME = ".playworld-writer.lock"
+
+# Stores with the optional JPEG codec (a numcodecs codec, outside the zarr v3 spec) warn on
+# every open; the README says so once instead.
+warnings.filterwarnings("ignore", message="Numcodecs codecs are not in the Zarr", category=UserWarning)
 
 
 def _put_durable(path: Path, value: Buffer, exclusive: bool) -> int:
@@ -165,7 +170,7 @@ def _jpeg_codec_class() -> Any:
         from zarr.codecs.numcodecs._codecs import _NumcodecsArrayBytesCodec
         from zarr.registry import register_codec
 
-        imagecodecs.numcodecs.register_codecs(codecs=["jpeg"], force=True, verbose=False)
+        imagecodecs.numcodecs.register_codecs(codecs=["imagecodecs_jpeg"], force=True, verbose=False)
 
         class ImagecodecsJpeg(_NumcodecsArrayBytesCodec, codec_name="imagecodecs_jpeg"):
             """JPEG for uint8 (1, H, W, C) chunks; lossy, ~10x smaller than lossless."""

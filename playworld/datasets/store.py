@@ -50,6 +50,9 @@ FORMAT_NAME = "playworld.store"
 FORMAT_VERSION = 1
 IMAGE_SHARD_FRAMES = 256
 VECTOR_CHUNK_ROWS = 16384
+# Every chunk is written, even one equal to the fill value: a missing file then always means a
+# lost file (validate can say so), and zarr's emptiness test costs more CPU than compressing.
+ARRAY_CONFIG = {"write_empty_chunks": True}
 
 
 def _jsonable(x: Any) -> Any:
@@ -106,7 +109,7 @@ class PlayStore:
                 raise StoreFormatError(f"{url}: feature {key!r} has no array data/{key}") from None
             if not isinstance(arr, zarr.Array) or arr.shape[1:] != self.features[key].shape:
                 raise StoreFormatError(f"{url}: data/{key} does not match its feature description")
-            self._arrays[key] = arr
+            self._arrays[key] = arr.with_config(ARRAY_CONFIG)
         self.refresh()
 
     # -- construction --------------------------------------------------------------------------
@@ -172,7 +175,7 @@ class PlayStore:
                     shape=(0, *f.shape),
                     dtype=f.dtype,
                     fill_value=0,
-                    config={"write_empty_chunks": True},
+                    config=ARRAY_CONFIG,
                     **layout,
                     **array_codecs(f),
                 )
@@ -245,7 +248,8 @@ class PlayStore:
         """Re-read the commit record (to see episodes committed by another process since open)."""
         if self._writer is None:  # a reader: the writer may have grown the arrays since
             for key, arr in self._arrays.items():
-                self._arrays[key] = zarr.open_array(arr.store_path, mode="r" if arr.read_only else "r+")
+                reopened = zarr.open_array(arr.store_path, mode="r" if arr.read_only else "r+")
+                self._arrays[key] = reopened.with_config(ARRAY_CONFIG)
         try:
             rec = zarr.open_group(self._group.store_path / "meta", mode="r").attrs.asdict()
         except (FileNotFoundError, KeyError, ValueError, zarr.errors.GroupNotFoundError) as e:

@@ -1,0 +1,213 @@
+"""Benchmark of the play store: streaming appends, compression, training windows, files per hour.
+
+    python bench/store.py [--quick]
+
+Two 480x640 RGB cameras (frames rendered from a MuJoCo tabletop, see bench/frames.py) plus 32
+float32 state/action values per step. Every figure is a ratio against a baseline measured in the
+same run, so it holds on any machine; run it on an otherwise idle one. Prints `name: value` lines:
+
+    append_realtime     streaming-append steps/s (commits included) / 30
+    append_vs_codec     streaming-append steps/s / steps/s of compressing the same frames in memory
+                        with the same codec and thread count
+    compression_ratio   raw bytes / bytes on disk
+    append_vs_npsave    streaming-append steps/s / steps/s of writing the raw frames with numpy.save
+    windows_per_s       random 16-step windows (both cameras + state) through the torch Dataset,
+                        2 DataLoader workers
+    windows_vs_naive    windows_per_s / a plain loop reading the same windows frame by frame
+    files_per_hour      files of a store holding one hour at 30 Hz with both cameras
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from frames import render_frames  # noqa: E402
+
+from playworld.datasets import Feature, PlayStore  # noqa: E402
+
+FPS = 30
+H, W = 480, 640
+CAMERAS = ("observation.images.front", "observation.images.wrist")
+STATE, ACTION = "observation.state", "action"
+FEATURES = {
+    CAMERAS[0]: Feature((H, W, 3), "uint8", "image"),
+    CAMERAS[1]: Feature((H, W, 3), "uint8", "image"),
+    STATE: Feature((25,), "float32", "state", "rad, m"),
+    ACTION: Feature((7,), "float32", "action", "m, rad"),
+}
+
+
+def zarr_threads() -> int:
+    """Threads zarr compresses with (its default pool: min(32, cores + 4))."""
+    import zarr
+
+    n = zarr.config.get("threading.max_workers")
+    return int(n) if n else min(32, (os.cpu_count() or 1) + 4)
+
+
+def make_steps(frames: dict[str, np.ndarray], n: int) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(0)
+    cams = list(frames.values())
+    return [
+        {
+            CAMERAS[0]: cams[0][t % len(cams[0])],
+            CAMERAS[1]: cams[1][t % len(cams[1])],
+            STATE: rng.normal(size=25).astype(np.float32),
+            ACTION: rng.normal(size=7).astype(np.float32),
+        }
+        for t in range(min(n, 4 * len(cams[0])))
+    ]
+
+
+def bench_append(root: Path, steps: list[dict], n_steps: int, episode_len: int) -> tuple[float, Path]:
+    """Stream ``n_steps`` steps into a new store, committing every ``episode_len``; steps/s."""
+    path = root / "append.zarr"
+    store = PlayStore.create(path, FEATURES, fps=FPS)
+    t0 = time.perf_counter()
+    for t in range(n_steps):
+        if t % episode_len == 0:
+            store.begin_episode()
+        store.append(steps[t % len(steps)])
+        if (t + 1) % episode_len == 0 or t + 1 == n_steps:
+            store.commit({"source": "bench"})
+    dt = time.perf_counter() - t0
+    store.close()
+    return n_steps / dt, path
+
+
+def bench_codec(steps: list[dict], n_steps: int) -> float:
+    """Steps/s of compressing the same frames with the store's default codec, same threads."""
+    import zarr
+    from zarr.core.array_spec import ArrayConfig, ArraySpec
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.dtype import parse_dtype
+    from zarr.core.sync import sync
+
+    codec = zarr.codecs.ZstdCodec(level=1)
+    proto = default_buffer_prototype()
+    spec = ArraySpec((H * W * 3,), parse_dtype(np.uint8, zarr_format=3), 0, ArrayConfig("C", True), proto)
+    frames = [s[c] for s in steps for c in CAMERAS]
+
+    def compress(i: int) -> int:
+        buf = proto.buffer.from_bytes(frames[i % len(frames)].tobytes())
+        return len(sync(codec.encode([(buf, spec)]))[0])  # the codec zarr itself calls
+
+    n = 2 * n_steps
+    with ThreadPoolExecutor(zarr_threads()) as pool:
+        t0 = time.perf_counter()
+        list(pool.map(compress, range(n), chunksize=8))
+        dt = time.perf_counter() - t0
+    return n_steps / dt
+
+
+def bench_npsave(root: Path, steps: list[dict], n_steps: int, block: int = 256) -> float:
+    """Steps/s of writing raw frames with numpy.save, one file per camera per block, fsynced."""
+    out = root / "npsave"
+    out.mkdir()
+    t0 = time.perf_counter()
+    for b0 in range(0, n_steps, block):
+        idx = range(b0, min(b0 + block, n_steps))
+        for cam in CAMERAS:
+            arr = np.stack([steps[t % len(steps)][cam] for t in idx])
+            with open(out / f"{cam}_{b0}.npy", "wb") as f:
+                np.save(f, arr)
+                f.flush()
+                os.fsync(f.fileno())
+    dt = time.perf_counter() - t0
+    return n_steps / dt
+
+
+def disk_bytes(path: Path) -> tuple[int, int]:
+    files = [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in files), len(files)
+
+
+def files_per_hour(path: Path) -> int:
+    """Files of an hour-long store with this layout: data files from the block sizes, metadata
+    files counted on the benchmarked store. Checked against the benchmarked store's own count."""
+    store = PlayStore.open(path)
+    rows_hour = FPS * 3600
+    data_files = lambda rows: sum(-(-rows // store.blocks[k]) for k in store.features)  # noqa: E731
+    _, total = disk_bytes(path)
+    meta_files = total - data_files(store.num_steps)
+    assert meta_files >= 0, "the layout formula disagrees with the files on disk"
+    return data_files(rows_hour) + meta_files
+
+
+def bench_windows(path: Path, n_windows: int, window: int = 16) -> tuple[float, float]:
+    """Windows/s through PlayWindowDataset (2 workers) and through a naive frame-by-frame loop."""
+    import torch
+    import zarr
+
+    from playworld.datasets import PlayWindowDataset
+
+    keys = [*CAMERAS, STATE]
+    ds = PlayWindowDataset(str(path), window=window, keys=keys, split="all")
+    g = torch.Generator().manual_seed(0)
+    order = torch.randperm(len(ds), generator=g)[:n_windows].tolist()
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(ds, order), batch_size=4, num_workers=2, shuffle=False
+    )
+    t0 = time.perf_counter()
+    seen = 0
+    for batch in loader:
+        seen += batch[STATE].shape[0]
+    fast = seen / (time.perf_counter() - t0)
+
+    root = zarr.open_group(str(path), mode="r")
+    arrays = {k: root[f"data/{k}"] for k in keys}
+    n_naive = max(4, n_windows // 4)
+    t0 = time.perf_counter()
+    for i in order[:n_naive]:
+        rows = ds.sampler.window_indices(i)[0]
+        for k in keys:
+            np.stack([arrays[k][int(r)] for r in rows])
+    naive = n_naive / (time.perf_counter() - t0)
+    return fast, naive
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
+    ap.add_argument("--dir", default=None, help="where to write the stores (default: a temp dir)")
+    args = ap.parse_args()
+    n_steps = 600 if args.quick else 3000
+    episode_len = 300
+    n_windows = 80 if args.quick else 400
+
+    frames = render_frames()
+    steps = make_steps(frames, n_steps)
+    root = Path(tempfile.mkdtemp(prefix="pw-bench-", dir=args.dir))
+    try:
+        append_sps, path = bench_append(root, steps, n_steps, episode_len)
+        codec_sps = bench_codec(steps, n_steps)
+        npsave_sps = bench_npsave(root, steps, n_steps)
+        raw = n_steps * sum(f.nbytes for f in FEATURES.values())
+        size, _ = disk_bytes(path)
+        print(f"append_steps_per_s: {append_sps:.1f}")
+        print(f"append_realtime: {append_sps / FPS:.2f}")
+        print(f"codec_steps_per_s: {codec_sps:.1f}")
+        print(f"append_vs_codec: {append_sps / codec_sps:.2f}")
+        print(f"compression_ratio: {raw / size:.2f}")
+        print(f"append_vs_npsave: {append_sps / npsave_sps:.2f}")
+        print(f"files_per_hour: {files_per_hour(path)}")
+        fast, naive = bench_windows(path, n_windows)
+        print(f"windows_per_s: {fast:.1f}")
+        print(f"naive_windows_per_s: {naive:.1f}")
+        print(f"windows_vs_naive: {fast / naive:.2f}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
