@@ -142,7 +142,9 @@ def array_codecs(feature: Feature) -> dict[str, Any]:
     if feature.codec == "none":
         return {"compressors": None}
     if feature.codec == "zstd":
-        return {"compressors": zarr.codecs.ZstdCodec(level=1 if feature.level is None else feature.level)}
+        # The checksum (4 bytes a chunk) makes a flipped byte an error instead of a wrong value.
+        level = 1 if feature.level is None else feature.level
+        return {"compressors": zarr.codecs.ZstdCodec(level=level, checksum=True)}
     if feature.codec == "lz4":
         # Byte shuffle, not zarr's default bitshuffle, which costs camera frames ~40% of their ratio.
         level = 1 if feature.level is None else feature.level

@@ -317,15 +317,24 @@ class PlayStore:
             raise FeatureError(f"no feature {key!r} in {self.url}.{did_you_mean(key, list(self._arrays))}")
         return self._arrays[key]
 
+    def chunk_key(self, key: str, row: int) -> str:
+        """The file (chunk or shard) holding ``row`` of feature ``key``, relative to the root."""
+        return f"data/{key}/c/{row // self.blocks[key]}" + "/0" * len(self.features[key].shape)
+
     def read(self, key: str, start: int, stop: int) -> np.ndarray:
-        """Rows ``[start, stop)`` of a feature; a missing or corrupt file raises naming it."""
+        """Rows ``[start, stop)`` of a feature; a missing, empty or corrupt file raises naming it.
+
+        (zarr itself reads a missing chunk, or a frame missing from a shard, as zeros.)
+        """
         arr = self.array(key)
         block = self.blocks[key]
-        for b in range(start // block, (max(stop, start + 1) - 1) // block + 1):
-            chunk = f"data/{key}/c/{b}/" + "/".join("0" * (arr.ndim - 1))
-            if stop > start and not self._exists(chunk):
+        for row in range(start - start % block, stop, block):
+            chunk = self.chunk_key(key, row)
+            size = self._file_size(chunk)
+            if not size:
+                what = "missing" if size is None else "empty"
                 raise StoreFormatError(
-                    f"{self.url}: file {chunk} of feature {key!r} is missing ({self._where(start)}); "
+                    f"{self.url}: file {chunk} of feature {key!r} is {what} ({self._where(row)}); "
                     "run `playworld store validate` for the whole list"
                 )
         try:
@@ -333,18 +342,22 @@ class PlayStore:
         except Exception as e:
             raise StoreFormatError(
                 f"{self.url}: cannot decode feature {key!r} rows {start}:{stop} ({self._where(start)}) "
-                f"in data/{key}/c/{start // block}/...: {type(e).__name__}: {e}"
+                f"in {self.chunk_key(key, start)}...: {type(e).__name__}: {e}"
             ) from None
 
     def _where(self, row: int) -> str:
         i = int(np.searchsorted(self._ends, row, side="right"))
         return f"episode {i}" if i < len(self._ends) else "uncommitted rows"
 
-    def _exists(self, key: str) -> bool:
+    def _file_size(self, key: str) -> int | None:
+        """Size of a file of the store in bytes, ``None`` if it does not exist."""
         path = local_path(self.url)
         if path is not None:
-            return (path / key).is_file()
-        return bool(sync(self._group.store.exists(key)))
+            try:
+                return (path / key).stat().st_size
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+        return sync(self._group.store.getsize(key)) if sync(self._group.store.exists(key)) else None
 
     # -- writing -------------------------------------------------------------------------------
     def _require_writer(self) -> EpisodeWriter:

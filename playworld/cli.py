@@ -1,0 +1,189 @@
+"""The ``playworld`` command. Each subcommand is a thin call into a package.
+
+    playworld --version
+    playworld store info PATH [--json]
+    playworld store validate PATH [--quick]      exit 0 valid, 1 problems (one per line)
+    playworld store repair PATH
+    playworld store merge A B -o OUT
+    playworld store drop PATH --episode N [-o OUT]
+
+A package adds its commands as a typer sub-app: define ``app = typer.Typer(...)`` next to the
+code it drives and add one line to `SUBAPPS` below. User errors (`PlayworldError`, and OS errors
+such as a permission denied) print one line ``error: ...`` on stderr and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+import playworld
+from playworld.errors import PlayworldError
+
+app = typer.Typer(
+    name="playworld",
+    help="Learning robot skills from play: record, store, simulate, imagine, act.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+store_app = typer.Typer(help="Inspect and maintain play stores.", no_args_is_help=True)
+
+# name -> sub-app; later packages add theirs here (e.g. "sim": playworld.sim.cli.app).
+SUBAPPS: dict[str, typer.Typer] = {"store": store_app}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"playworld {playworld.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Learning robot skills from play."""
+
+
+# -- playworld store ... -----------------------------------------------------------------------
+Path_ = Annotated[str, typer.Argument(help="Store path or fsspec URL.", show_default=False)]
+
+
+@store_app.command("info")
+def store_info(
+    path: Path_, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+) -> None:
+    """Episodes, steps, features, size on disk and compression per feature."""
+    from playworld.datasets import maintenance
+
+    d = maintenance.info(path)
+    if as_json:
+        typer.echo(json.dumps(d, indent=2))
+    else:
+        _print_info(d)
+
+
+@store_app.command("validate")
+def store_validate(
+    path: Path_,
+    quick: Annotated[bool, typer.Option("--quick", help="Do not decode image blocks.")] = False,
+) -> None:
+    """Check a store; exit 0 if valid, 1 with one problem per line."""
+    from playworld.datasets import maintenance
+
+    report = maintenance.validate(path, deep=not quick)
+    for line in report.lines():
+        typer.echo(line)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@store_app.command("repair")
+def store_repair(path: Path_) -> None:
+    """Trim uncommitted rows and delete leftover temp files; exit 1 if problems remain."""
+    from playworld.datasets import maintenance
+
+    report = maintenance.repair(path)
+    for line in report.lines():
+        typer.echo(line)
+    raise typer.Exit(1 if report.remaining else 0)
+
+
+@store_app.command("merge")
+def store_merge(
+    a: Path_,
+    b: Path_,
+    out: Annotated[str, typer.Option("--out", "-o", help="The new store.", show_default=False)],
+) -> None:
+    """Write a new store with the episodes of A, then those of B."""
+    from playworld.datasets import maintenance
+
+    merged = maintenance.merge(a, b, out)
+    typer.echo(f"wrote {out}: {len(merged)} episodes, {merged.num_steps} steps")
+
+
+@store_app.command("drop")
+def store_drop(
+    path: Path_,
+    episode: Annotated[
+        int, typer.Option("--episode", "-e", help="Episode index.", show_default=False)
+    ],
+    out: Annotated[
+        str | None, typer.Option("--out", "-o", help="Write here instead of in place.")
+    ] = None,
+) -> None:
+    """Remove one episode, in place (atomic swap) or into a new store."""
+    from playworld.datasets import maintenance
+
+    result = maintenance.drop(path, episode, out)
+    typer.echo(
+        f"dropped episode {episode}: {out or path} has {len(result)} episodes, {result.num_steps} steps"
+    )
+
+
+def _print_info(d: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    sources = ", ".join(f"{k}: {v}" for k, v in d["sources"].items()) or "-"
+    console.print(
+        f"[bold]{d['url']}[/bold]\n"
+        f"{d['episodes']} episodes, {d['steps']} steps, {d['duration_s']:.1f} s at {d['fps']:g} Hz"
+        f" (sources: {sources})\n"
+        f"{_bytes(d['size_bytes'])} in {d['files']} files, codecs: {', '.join(d['codecs'])}"
+        + (
+            f"\n[yellow]{d['uncommitted_rows']} uncommitted rows[/yellow]"
+            if d["uncommitted_rows"]
+            else ""
+        ),
+        highlight=False,
+    )
+    table = Table("feature", "kind", "shape", "dtype", "units", "codec", "stored", "ratio")
+    for key, f in d["features"].items():
+        ratio = f["compression_ratio"]
+        table.add_row(
+            key,
+            f["kind"],
+            "x".join(map(str, f["shape"])) or "()",
+            f["dtype"],
+            f["units"] or "-",
+            f["codec"] + (f"-{f['level']}" if f["level"] is not None else ""),
+            _bytes(f["stored_bytes"]),
+            f"{ratio:.1f}x" if ratio else "-",
+        )
+    console.print(table)
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""  # unreachable
+
+
+for _name, _sub in SUBAPPS.items():
+    app.add_typer(_sub, name=_name)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: run the command; a user error becomes one ``error:`` line, exit 2."""
+    try:
+        app(args=argv, prog_name="playworld")
+    except (PlayworldError, OSError) as e:
+        message = " ".join(str(e).splitlines()) or type(e).__name__
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
