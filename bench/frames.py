@@ -78,7 +78,12 @@ def render_frames(n: int = 60, height: int = 480, width: int = 640) -> dict[str,
     out: dict[str, list[np.ndarray]] = {"front": [], "wrist": []}
     for i in range(n):
         t = i / n * 2 * np.pi
-        data.qpos[-4:] = [0.6 * np.sin(t), 0.5 + 0.3 * np.sin(2 * t), 0.9 + 0.3 * np.cos(t), 0.4 * np.sin(3 * t)]
+        data.qpos[-4:] = [
+            0.6 * np.sin(t),
+            0.5 + 0.3 * np.sin(2 * t),
+            0.9 + 0.3 * np.cos(t),
+            0.4 * np.sin(3 * t),
+        ]
         mujoco.mj_forward(model, data)
         for cam in out:
             renderer.update_scene(data, camera=cam)

@@ -7,6 +7,7 @@ zarr's `FsspecStore` (``memory://``, ``s3://`` when s3fs is installed, ...).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import fcntl
@@ -28,7 +29,9 @@ LOCK_NAME = ".playworld-writer.lock"
 
 # Stores with the optional JPEG codec (a numcodecs codec, outside the zarr v3 spec) warn on
 # every open; the README says so once instead.
-warnings.filterwarnings("ignore", message="Numcodecs codecs are not in the Zarr", category=UserWarning)
+warnings.filterwarnings(
+    "ignore", message="Numcodecs codecs are not in the Zarr", category=UserWarning
+)
 
 
 def _put_durable(path: Path, value: Buffer, exclusive: bool) -> int:
@@ -79,7 +82,9 @@ def local_path(path_or_url: str | os.PathLike[str]) -> Path | None:
     return Path(s)
 
 
-def open_zarr_store(path_or_url: str | os.PathLike[str], *, read_only: bool, durable: bool = True) -> Store:
+def open_zarr_store(
+    path_or_url: str | os.PathLike[str], *, read_only: bool, durable: bool = True
+) -> Store:
     """A zarr store for a local path or an fsspec URL."""
     path = local_path(path_or_url)
     if path is not None:
@@ -89,7 +94,9 @@ def open_zarr_store(path_or_url: str | os.PathLike[str], *, read_only: bool, dur
     try:
         return FsspecStore.from_url(url, read_only=read_only)
     except (ImportError, ValueError) as e:
-        raise ConfigError(f"cannot open {url!r}: {e} (install the fsspec package for its protocol)") from e
+        raise ConfigError(
+            f"cannot open {url!r}: {e} (install the fsspec package for its protocol)"
+        ) from e
 
 
 class WriterLock:
@@ -150,7 +157,10 @@ def array_codecs(feature: Feature) -> dict[str, Any]:
         level = 1 if feature.level is None else feature.level
         return {"compressors": zarr.codecs.BloscCodec(cname="lz4", clevel=level, shuffle="shuffle")}
     if feature.codec == "jpeg":
-        return {"serializer": jpeg_codec(95 if feature.level is None else feature.level), "compressors": None}
+        return {
+            "serializer": jpeg_codec(95 if feature.level is None else feature.level),
+            "compressors": None,
+        }
     raise ConfigError(f"no codec {feature.codec!r}")  # Feature already validated the name
 
 
@@ -168,11 +178,15 @@ def _jpeg_codec_class() -> Any:
         try:
             import imagecodecs.numcodecs
         except ImportError as e:  # pragma: no cover - depends on the extra
-            raise ConfigError("the jpeg codec needs the jpeg extra: pip install 'playworld[jpeg]'") from e
+            raise ConfigError(
+                "the jpeg codec needs the jpeg extra: pip install 'playworld[jpeg]'"
+            ) from e
         from zarr.codecs.numcodecs._codecs import _NumcodecsArrayBytesCodec
         from zarr.registry import register_codec
 
-        imagecodecs.numcodecs.register_codecs(codecs=["imagecodecs_jpeg"], force=True, verbose=False)
+        imagecodecs.numcodecs.register_codecs(
+            codecs=["imagecodecs_jpeg"], force=True, verbose=False
+        )
 
         class ImagecodecsJpeg(_NumcodecsArrayBytesCodec, codec_name="imagecodecs_jpeg"):
             """JPEG for uint8 (1, H, W, C) chunks; lossy, ~10x smaller than lossless."""
@@ -184,7 +198,5 @@ def _jpeg_codec_class() -> Any:
 
 def register_optional_codecs() -> None:
     """Make stores written with optional codecs readable (called before opening a store)."""
-    try:
+    with contextlib.suppress(ConfigError):
         _jpeg_codec_class()
-    except ConfigError:
-        pass

@@ -48,9 +48,13 @@ class Feature:
         if self.names is not None:
             object.__setattr__(self, "names", tuple(self.names))
         if self.kind not in KINDS:
-            raise FeatureError(f"feature kind {self.kind!r} is unknown.{did_you_mean(self.kind, KINDS)}")
+            raise FeatureError(
+                f"feature kind {self.kind!r} is unknown.{did_you_mean(self.kind, KINDS)}"
+            )
         if self.codec not in CODECS:
-            raise FeatureError(f"codec {self.codec!r} is unknown.{did_you_mean(self.codec, CODECS)}")
+            raise FeatureError(
+                f"codec {self.codec!r} is unknown.{did_you_mean(self.codec, CODECS)}"
+            )
         if any(s <= 0 for s in self.shape):
             raise FeatureError(f"feature shape {self.shape} must have positive sizes")
         if self.kind == "image":
@@ -84,7 +88,12 @@ class Feature:
         unknown = set(d) - fields
         if unknown:
             raise FeatureError(f"unknown feature fields {sorted(unknown)}; valid: {sorted(fields)}")
-        return cls(**{k: (tuple(v) if k in ("shape", "names") and v is not None else v) for k, v in d.items()})
+        return cls(
+            **{
+                k: (tuple(v) if k in ("shape", "names") and v is not None else v)
+                for k, v in d.items()
+            }
+        )
 
 
 Features = dict[str, Feature]
@@ -97,7 +106,9 @@ def parse_features(features: Mapping[str, Feature | Mapping[str, Any]]) -> Featu
     out: Features = {}
     for name, f in features.items():
         if not name or "/" in name or name.startswith("."):
-            raise FeatureError(f"feature name {name!r} must be non-empty, without '/' or a leading '.'")
+            raise FeatureError(
+                f"feature name {name!r} must be non-empty, without '/' or a leading '.'"
+            )
         out[name] = f if isinstance(f, Feature) else Feature.from_json(f)
     return out
 
@@ -119,5 +130,7 @@ def check_value(name: str, feature: Feature, value: Any, *, steps: int | None = 
         arr = arr.astype(feature.dtype)
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         bad = "NaN" if np.isnan(arr).any() else "inf"
-        raise FeatureError(f"feature {name!r} ({feature.kind}) contains {bad}; values must be finite")
+        raise FeatureError(
+            f"feature {name!r} ({feature.kind}) contains {bad}; values must be finite"
+        )
     return arr

@@ -44,7 +44,13 @@ from playworld.datasets.backend import (
 )
 from playworld.datasets.features import Feature, Features, check_value, parse_features
 from playworld.datasets.writer import EpisodeWriter
-from playworld.errors import FeatureError, StoreError, StoreFormatError, StoreNotFoundError, did_you_mean
+from playworld.errors import (
+    FeatureError,
+    StoreError,
+    StoreFormatError,
+    StoreNotFoundError,
+    did_you_mean,
+)
 
 FORMAT_NAME = "playworld.store"
 FORMAT_VERSION = 1
@@ -148,7 +154,9 @@ class PlayStore:
             if path.exists() and not path.is_dir():
                 raise StoreError(f"{url} is a file; pick a directory path for the store")
             if path.exists() and not overwrite and any(path.iterdir()):
-                raise StoreError(f"{url} exists and is not empty; pass overwrite=True or pick a new path")
+                raise StoreError(
+                    f"{url} exists and is not empty; pass overwrite=True or pick a new path"
+                )
             path.mkdir(parents=True, exist_ok=True)
             lock = WriterLock(path)  # before clearing: never overwrite a store being recorded
             for child in path.iterdir():
@@ -253,15 +261,26 @@ class PlayStore:
         try:
             rec = zarr.open_group(self._group.store_path / "meta", mode="r").attrs.asdict()
         except (FileNotFoundError, KeyError, ValueError, zarr.errors.GroupNotFoundError) as e:
-            raise StoreFormatError(f"{self.url}: missing or unreadable meta/zarr.json ({e})") from None
+            raise StoreFormatError(
+                f"{self.url}: missing or unreadable meta/zarr.json ({e})"
+            ) from None
         try:
             ends = np.asarray(rec["episode_ends"], dtype=np.int64)
             episodes = list(rec["episodes"])
             stats = dict(rec["stats"])
         except (KeyError, TypeError, ValueError) as e:
-            raise StoreFormatError(f"{self.url}: malformed commit record in meta/zarr.json ({e})") from None
-        if ends.ndim != 1 or len(episodes) != len(ends) or (np.diff(ends) <= 0).any() or (ends[:1] <= 0).any():
-            raise StoreFormatError(f"{self.url}: meta/zarr.json episode_ends are not increasing positive rows")
+            raise StoreFormatError(
+                f"{self.url}: malformed commit record in meta/zarr.json ({e})"
+            ) from None
+        if (
+            ends.ndim != 1
+            or len(episodes) != len(ends)
+            or (np.diff(ends) <= 0).any()
+            or (ends[:1] <= 0).any()
+        ):
+            raise StoreFormatError(
+                f"{self.url}: meta/zarr.json episode_ends are not increasing positive rows"
+            )
         for key, arr in self._arrays.items():
             if len(ends) and arr.shape[0] < ends[-1]:
                 raise StoreFormatError(
@@ -314,7 +333,9 @@ class PlayStore:
     def array(self, key: str) -> zarr.Array:
         """The raw zarr array of a feature (all rows, uncommitted tail included)."""
         if key not in self._arrays:
-            raise FeatureError(f"no feature {key!r} in {self.url}.{did_you_mean(key, list(self._arrays))}")
+            raise FeatureError(
+                f"no feature {key!r} in {self.url}.{did_you_mean(key, list(self._arrays))}"
+            )
         return self._arrays[key]
 
     def chunk_key(self, key: str, row: int) -> str:
@@ -429,7 +450,9 @@ class PlayStore:
         w.reset(end)
         return len(self._ends) - 1
 
-    def add_episode(self, data: Mapping[str, Any], metadata: Mapping[str, Any] | None = None) -> int:
+    def add_episode(
+        self, data: Mapping[str, Any], metadata: Mapping[str, Any] | None = None
+    ) -> int:
         """Write a whole episode at once: ``data[key]`` is ``(T, *shape)`` for every feature."""
         lengths = {k: len(np.asarray(v)) for k, v in data.items()}
         if len(set(lengths.values())) > 1:
@@ -481,7 +504,9 @@ class PlayStore:
 class Episode:
     """One committed episode; ``episode[key]`` is a lazy view, sliced reads touch only their rows."""
 
-    def __init__(self, store: PlayStore, index: int, start: int, stop: int, metadata: dict[str, Any]) -> None:
+    def __init__(
+        self, store: PlayStore, index: int, start: int, stop: int, metadata: dict[str, Any]
+    ) -> None:
         self.store = store
         self.index = index
         self.start = start
@@ -523,7 +548,9 @@ class EpisodeArray:
         n = len(self)
         if isinstance(index, slice):
             a, b, step = index.indices(n)
-            rows = self.episode.store.read(self.key, self.episode.start + a, self.episode.start + max(a, b))
+            rows = self.episode.store.read(
+                self.key, self.episode.start + a, self.episode.start + max(a, b)
+            )
             return rows[::step] if step != 1 else rows
         i = int(index)
         if not -n <= i < n:
@@ -534,4 +561,3 @@ class EpisodeArray:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         out = self[:]
         return out.astype(dtype) if dtype is not None else out
-

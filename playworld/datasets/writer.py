@@ -34,7 +34,9 @@ class _KeyBuffer:
     """Rows of one key from the block boundary ``start`` on; ``n`` of them filled, those before
     ``flushed`` (an absolute row) already in the store."""
 
-    def __init__(self, feature: Feature, block: int, start: int, rows: np.ndarray | None = None) -> None:
+    def __init__(
+        self, feature: Feature, block: int, start: int, rows: np.ndarray | None = None
+    ) -> None:
         self.feature = feature
         self.block = block
         self.start = start
@@ -68,7 +70,8 @@ class EpisodeWriter:
         self.blocks = dict(blocks)
         self.max_pending = max_pending
         self._pools = {
-            k: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"playstore-{k}") for k in arrays
+            k: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"playstore-{k}")
+            for k in arrays
         }
         self._pending: dict[str, deque[Future[None]]] = {k: deque() for k in arrays}
         self._free: dict[str, list[np.ndarray]] = {k: [] for k in arrays}
@@ -96,7 +99,9 @@ class EpisodeWriter:
                 arr.resize((committed, *arr.shape[1:]))
         self.committed = committed
         self.steps = 0
-        self.image_sums = {k: np.zeros((2, f.shape[2])) for k, f in self.features.items() if f.is_image}
+        self.image_sums = {
+            k: np.zeros((2, f.shape[2])) for k, f in self.features.items() if f.is_image
+        }
 
     def append(self, step: Mapping[str, Any]) -> None:
         """Add one step: every feature, each with its per-step shape and dtype."""

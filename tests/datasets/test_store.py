@@ -27,7 +27,9 @@ def smooth_frames(rng: np.random.Generator, n: int) -> np.ndarray:
     out = np.empty((n, H, W, 3), np.uint8)
     base = rng.integers(0, 255, 3)
     for i in range(n):
-        img = np.stack([(xx * 8 + base[0]) % 256, (yy * 10 + base[1]) % 256, np.full_like(xx, base[2])], -1)
+        img = np.stack(
+            [(xx * 8 + base[0]) % 256, (yy * 10 + base[1]) % 256, np.full_like(xx, base[2])], -1
+        )
         x0 = (i * 3) % (W - 6)
         img[5:11, x0 : x0 + 6] = [250, 30, 30]
         out[i] = img
@@ -62,7 +64,9 @@ def test_streaming_round_trip_across_shards(tmp_path, lengths):
     """Episodes that start and end mid-shard read back bit-identical (shards of 8 frames)."""
     rng = np.random.default_rng(0)
     eps = [episode(rng, n) for n in lengths]
-    with PlayStore.create(tmp_path / "s.zarr", features(), fps=10, image_shard_frames=8, vector_chunk_rows=16) as s:
+    with PlayStore.create(
+        tmp_path / "s.zarr", features(), fps=10, image_shard_frames=8, vector_chunk_rows=16
+    ) as s:
         for i, d in enumerate(eps):
             assert stream(s, d, {"task": f"t{i}"}) == i
         for i, d in enumerate(eps):  # the writer reads its own committed episodes too
@@ -101,7 +105,9 @@ def test_discard_and_resume(tmp_path):
     rng = np.random.default_rng(2)
     a, junk, b, c = (episode(rng, n) for n in (11, 13, 6, 9))
     path = tmp_path / "s.zarr"
-    with PlayStore.create(path, features(), fps=10, image_shard_frames=8, vector_chunk_rows=16) as s:
+    with PlayStore.create(
+        path, features(), fps=10, image_shard_frames=8, vector_chunk_rows=16
+    ) as s:
         stream(s, a)
         s.begin_episode()
         for t in range(13):
@@ -158,7 +164,11 @@ def test_codecs(tmp_path, codec):
 @pytest.mark.parametrize("scheme", ["memory://", "file://"])
 def test_fsspec_urls(tmp_path, scheme):
     rng = np.random.default_rng(5)
-    url = f"memory://stores/{tmp_path.name}.zarr" if scheme == "memory://" else f"file://{tmp_path}/s.zarr"
+    url = (
+        f"memory://stores/{tmp_path.name}.zarr"
+        if scheme == "memory://"
+        else f"file://{tmp_path}/s.zarr"
+    )
     d1, d2 = episode(rng, 9), episode(rng, 4)
     with PlayStore.create(url, features(), fps=10, image_shard_frames=4) as s:
         stream(s, d1)
@@ -233,4 +243,6 @@ def test_feature_validation():
         Feature((4, 4), "uint8", "image")
     with pytest.raises(FeatureError, match="jpeg codec is for image features"):
         Feature((3,), codec="jpeg")
-    assert Feature.from_json(Feature((2,), names=("a", "b")).to_json()) == Feature((2,), names=("a", "b"))
+    assert Feature.from_json(Feature((2,), names=("a", "b")).to_json()) == Feature(
+        (2,), names=("a", "b")
+    )
