@@ -22,6 +22,7 @@ import typer
 
 import playworld
 from playworld.errors import PlayworldError
+from playworld.sim.commands import eval_command
 
 app = typer.Typer(
     name="playworld",
@@ -173,6 +174,7 @@ def _bytes(n: int) -> str:
 
 for _name, _sub in SUBAPPS.items():
     app.add_typer(_sub, name=_name)
+app.command("eval")(eval_command)
 
 
 def main(argv: list[str] | None = None) -> None:

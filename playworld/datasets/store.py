@@ -254,10 +254,6 @@ class PlayStore:
     # -- the commit record ---------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-read the commit record (to see episodes committed by another process since open)."""
-        if self._writer is None:  # a reader: the writer may have grown the arrays since
-            for key, arr in self._arrays.items():
-                reopened = zarr.open_array(arr.store_path, mode="r" if arr.read_only else "r+")
-                self._arrays[key] = reopened.with_config(ARRAY_CONFIG)
         try:
             rec = zarr.open_group(self._group.store_path / "meta", mode="r").attrs.asdict()
         except (FileNotFoundError, KeyError, ValueError, zarr.errors.GroupNotFoundError) as e:
@@ -281,6 +277,12 @@ class PlayStore:
             raise StoreFormatError(
                 f"{self.url}: meta/zarr.json episode_ends are not increasing positive rows"
             )
+        if self._writer is None:
+            # A reader: the writer may have grown the arrays since. Arrays grow before the commit
+            # record names their rows, so arrays read after the record always hold its rows.
+            for key, arr in self._arrays.items():
+                reopened = zarr.open_array(arr.store_path, mode="r" if arr.read_only else "r+")
+                self._arrays[key] = reopened.with_config(ARRAY_CONFIG)
         for key, arr in self._arrays.items():
             if len(ends) and arr.shape[0] < ends[-1]:
                 raise StoreFormatError(

@@ -1,6 +1,7 @@
 """playworld.sim: the MuJoCo digital twin of the play table.
 
-    from playworld.sim import Twin, TwinConfig, TASKS, ScriptedExpert, evaluate
+    from playworld.sim import Twin, TwinConfig, TASKS, ScriptedExpert
+    from playworld.sim.evaluation import evaluate
 
 Headless rendering needs an OpenGL backend chosen before MuJoCo is imported: unless the user set
 `MUJOCO_GL`, we pick EGL (Mesa's llvmpipe on a machine without a GPU).
