@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.playworld-setup
-EXTRAS := train,jpeg,sim,dev
+EXTRAS := train,jpeg,sim,dev,ros,hardware
 # Rendering libraries for headless MuJoCo (EGL and OSMesa, both on Mesa llvmpipe).
 DEB_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglx-mesa0 libosmesa6
 PYTEST_ARGS ?=
@@ -17,13 +17,16 @@ export PYOPENGL_PLATFORM ?= egl
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile tests/hardware/js/package-lock.json
 	$(MAKE) deb
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, spelled exactly: the CPU wheel on this machine's disk (any other spelling can pull a CUDA build)
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	# roslibjs (npm `roslib`) for the rosbridge conformance test; skipped with a reason without node
+	if command -v npm >/dev/null; then npm ci --prefix tests/hardware/js --no-audit --no-fund -q; \
+	else echo "note: npm missing: the roslibjs check will be skipped"; fi
 	touch $(STAMP)
 
 # Debian packages the tests need: installed when missing and running as root, else listed.

@@ -22,6 +22,7 @@ import typer
 
 import playworld
 from playworld.errors import PlayworldError
+from playworld.hardware.commands import robot_app, twin_app
 from playworld.sim.commands import eval_command
 
 app = typer.Typer(
@@ -34,7 +35,7 @@ app = typer.Typer(
 store_app = typer.Typer(help="Inspect and maintain play stores.", no_args_is_help=True)
 
 # name -> sub-app; later packages add theirs here (e.g. "sim": playworld.sim.cli.app).
-SUBAPPS: dict[str, typer.Typer] = {"store": store_app}
+SUBAPPS: dict[str, typer.Typer] = {"store": store_app, "twin": twin_app, "robot": robot_app}
 
 
 def _version(value: bool) -> None:

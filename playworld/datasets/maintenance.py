@@ -267,9 +267,9 @@ def repair(path_or_url: str | os.PathLike[str]) -> RepairReport:
     never touches committed rows. Problems it cannot fix are listed in ``remaining``.
     """
     trimmed: dict[str, int] = {}
+    before = list_files(path_or_url)  # before open(mode="a"), which deletes temp files itself
     with PlayStore.open(path_or_url, "a") as store:
         url, n = store.url, store.num_steps
-        before = list_files(url)
         for key in store.features:
             arr = store.array(key)
             if arr.shape[0] > n:

@@ -22,10 +22,13 @@ its values live in two files, and no order of two writes makes the commit atomic
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import shutil
+import signal
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -59,6 +62,24 @@ VECTOR_CHUNK_ROWS = 16384
 # Every chunk is written, even one equal to the fill value: a missing file then always means a
 # lost file (validate can say so), and zarr's emptiness test costs more CPU than compressing.
 ARRAY_CONFIG = {"write_empty_chunks": True}
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C back until the block is done (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[Any] = []
+    old = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(frame))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+        if caught and callable(old):
+            old(signal.SIGINT, caught[0])  # the default handler raises KeyboardInterrupt here
+        elif caught and old == signal.SIG_DFL:
+            os.kill(os.getpid(), signal.SIGINT)
 
 
 def _jsonable(x: Any) -> Any:
@@ -227,6 +248,9 @@ class PlayStore:
         except (ValueError, json.JSONDecodeError) as e:
             raise StoreFormatError(f"{url}: unreadable zarr metadata ({e})") from None
         lock = WriterLock(path) if (mode == "a" and path is not None) else None
+        if lock is not None:  # the only writer now: temp files of a killed one are garbage
+            for tmp in path.glob("**/*.partial"):
+                tmp.unlink(missing_ok=True)
         try:
             return cls(group, url, mode, lock)
         except BaseException:
@@ -441,14 +465,25 @@ class PlayStore:
         try:
             w.flush()
             record = self._next_record(start, end, meta, w.image_sums)
-            self._group["meta"].attrs.put(record)
         except BaseException:
             self.discard()
             raise
-        self._ends = np.append(self._ends, end)
-        self._episodes = record["episodes"]
-        self._stats_rec = record["stats"]
-        self._in_episode = False
+        # The record write is the commit: once it may have landed, never trim the episode's rows.
+        # A Ctrl-C would interrupt only the wait in zarr's sync() (the write goes on in zarr's
+        # I/O thread), and discard() would then trim rows that the new record names.
+        with _sigint_deferred():
+            try:
+                self._group["meta"].attrs.put(record)
+            except OSError as e:
+                self.discard()
+                raise StoreError(
+                    f"{self.url}: committing the episode failed ({e}); it is discarded, the "
+                    "committed episodes are untouched"
+                ) from e
+            self._ends = np.append(self._ends, end)
+            self._episodes = record["episodes"]
+            self._stats_rec = record["stats"]
+            self._in_episode = False
         w.reset(end)
         return len(self._ends) - 1
 

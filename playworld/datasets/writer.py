@@ -137,7 +137,8 @@ class EpisodeWriter:
         """Block until every submitted write is done; raise the first background error."""
         for pending in self._pending.values():
             while pending:
-                pending.popleft().exception()
+                pending[0].exception()  # pop only once done: an interrupt leaves it tracked
+                pending.popleft()
         self._raise_background_error()
 
     def close(self) -> None:
@@ -158,7 +159,8 @@ class EpisodeWriter:
         block had nothing on disk yet, else zarr merges them into it)."""
         pending = self._pending[key]
         while len(pending) >= self.max_pending:
-            pending.popleft().exception()  # waits; errors surface through self._error
+            pending[0].exception()  # waits; errors surface through self._error
+            pending.popleft()
         start = buf.flushed
         rows = buf.rows[start - buf.start : buf.n]
         buf.flushed = buf.end

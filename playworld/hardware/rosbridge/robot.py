@@ -1,0 +1,333 @@
+"""`RosBridgeRobot`: a ROS arm behind a rosbridge websocket, through roslibpy.
+
+    robot = robot_from_profile("rosbridge_panda", port=9090)
+    with robot:
+        obs = robot.get_observation()           # joint_pos (n,) rad, gripper (1,), t (1,) s
+        robot.send_action(np.r_[q, 0.5])        # guarded, then published on the command topic
+        robot.probe()                           # {"rtt_s": ..., "clock_offset_s": ...}
+
+Joint names map between the profile's order and the JointState message by name. Commands go out
+only while the link is up (roslibpy would otherwise queue them and deliver them late, stale);
+JointTrajectory commands carry their send time so the far side can refuse stale ones. When the
+link drops, the guard holds, then stops (its watchdog sees no fresh joint state), `send_action`
+raises one `RobotConnectionError`, and roslibpy reconnects per the profile's policy.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from playworld.datasets.features import Feature
+from playworld.hardware.camera import CAMERAS, Camera, CameraConfig
+from playworld.hardware.errors import ConfigError, HardwareError, RobotConnectionError, require
+from playworld.hardware.guard import Command, SafetyGuard
+from playworld.hardware.robot import ROBOTS, Robot, RobotConfig
+from playworld.hardware.rosbridge import messages
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RosBridgeCameraConfig(CameraConfig):
+    """A sensor_msgs/CompressedImage topic of the robot's rosbridge connection."""
+
+    topic: str = "/camera/image/compressed"
+
+
+@dataclass(frozen=True)
+class RosBridgeRobotConfig(RobotConfig):
+    """Topics, message types, joint-name mapping and reconnect policy of a rosbridge arm."""
+
+    host: str = "127.0.0.1"
+    port: int = 9090
+    gripper_joints: tuple[str, ...] = ()
+    gripper_max_width: float = 0.08  # m at opening 1.0
+    joint_state_topic: str = "/joint_states"
+    command_topic: str = "/arm_controller/command"
+    command_type: str = "trajectory_msgs/JointTrajectory"
+    gripper_topic: str | None = None  # std_msgs/Float64, opening 0..1
+    reset_service: str | None = None
+    estop_service: str | None = None
+    connect_timeout: float = 5.0  # s, for the websocket and the first joint state
+    reconnect_attempts: int = 5
+    reconnect_delay: float = 0.5  # s before the first retry, doubled each time
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.command_type not in messages.COMMAND_TYPES:
+            raise ConfigError(
+                f"expected command_type among {sorted(messages.COMMAND_TYPES)}, found {self.command_type!r}"
+            )
+        if not (0 < self.port < 65536):
+            raise ConfigError(f"expected a TCP port 1..65535, found {self.port}")
+
+
+class RosBridgeCamera(Camera):
+    """Decodes CompressedImage messages (JPEG/PNG) into RGB frames as they arrive."""
+
+    def __init__(self, config: RosBridgeCameraConfig, ros: Any = None) -> None:
+        super().__init__(config)
+        self.ros = ros
+        self._topic = None
+
+    def _connect(self) -> None:
+        if self.ros is None:
+            raise HardwareError(
+                "expected a rosbridge connection, found none: list rosbridge cameras under a "
+                "rosbridge robot profile's `cameras`"
+            )
+        import roslibpy
+
+        self._topic = roslibpy.Topic(self.ros, self.config.topic, "sensor_msgs/CompressedImage")
+        self._topic.subscribe(self._on_image)
+
+    def _disconnect(self) -> None:
+        if self._topic is not None and self.ros.is_connected:
+            self._topic.unsubscribe()
+        self._topic = None
+
+    def _on_image(self, msg: dict[str, Any]) -> None:
+        import cv2
+
+        from playworld.hardware.camera import fit_image
+
+        raw, _ = messages.parse_compressed_image(msg)
+        bgr = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            self._fail(f"could not decode an image from {self.config.topic}")
+            return
+        image = fit_image(bgr[:, :, ::-1], self.config.height, self.config.width)
+        self._publish(image, time.monotonic())
+
+
+class RosBridgeRobot(Robot):
+    """A rosbridge arm (see the module docstring)."""
+
+    def __init__(self, config: RosBridgeRobotConfig) -> None:
+        super().__init__(SafetyGuard(config.guard))
+        self.config = config
+        self.name = config.name
+        self.url = f"ws://{config.host}:{config.port}"
+        self.ros = None
+        self._cmd_topic = None
+        self._grip_topic = None
+        self._state_topic = None
+        self._latest: tuple[np.ndarray, float, float] | None = None  # q, gripper, receive time
+        self._state_event = threading.Event()
+        self._link_down_reported = False
+        cams = {n: CAMERAS.config_from_dict(c) for n, c in config.cameras.items()}
+        for n, c in cams.items():
+            if not isinstance(c, RosBridgeCameraConfig):
+                raise ConfigError(f"expected camera {n!r} of type 'rosbridge' on a rosbridge robot")
+        self.cameras = {n: RosBridgeCamera(c) for n, c in cams.items()}
+
+    @property
+    def observation_features(self) -> dict[str, Feature]:
+        out = {
+            "joint_pos": Feature(
+                (len(self.config.joints),), "float32", units="rad", names=self.config.joints
+            ),
+            "gripper": Feature((1,), "float32", units="0..1 open"),
+            "t": Feature((1,), "float64", kind="time", units="s"),
+        }
+        for name, cam in self.cameras.items():
+            out[name] = cam.feature
+        return out
+
+    @property
+    def action_features(self) -> dict[str, Feature]:
+        names = (*self.config.joints, "gripper")
+        return {
+            "action": Feature(
+                (len(names),), "float32", kind="action", units="rad, 0..1", names=names
+            )
+        }
+
+    # -- connection -----------------------------------------------------------------------
+    def _connect(self) -> None:
+        roslibpy = require("roslibpy", "ros", "RosBridgeRobot")
+        c = self.config
+        ros = roslibpy.Ros(c.host, c.port)
+        f = ros.factory  # twisted ReconnectingClientFactory: the reconnect policy, per instance
+        f.initialDelay = f.delay = c.reconnect_delay
+        f.factor, f.maxDelay, f.maxRetries = (
+            2.0,
+            max(c.reconnect_delay * 8, 5.0),
+            c.reconnect_attempts,
+        )
+        try:
+            ros.run(timeout=c.connect_timeout)
+        except Exception as exc:
+            self._close_ros(ros)
+            raise RobotConnectionError(
+                f"expected a rosbridge server at {self.url}, found none within "
+                f"{c.connect_timeout:g} s ({type(exc).__name__}); start one with "
+                f"`playworld twin serve --port {c.port}` or check the robot's network"
+            ) from None
+        self.ros = ros
+        self._state_topic = roslibpy.Topic(ros, c.joint_state_topic, "sensor_msgs/JointState")
+        self._state_topic.subscribe(self._on_joint_state)
+        self._cmd_topic = roslibpy.Topic(ros, c.command_topic, c.command_type)
+        self._cmd_topic.advertise()
+        if c.gripper_topic:
+            self._grip_topic = roslibpy.Topic(ros, c.gripper_topic, "std_msgs/Float64")
+            self._grip_topic.advertise()
+        if not self._state_event.wait(c.connect_timeout):
+            self._disconnect()
+            raise RobotConnectionError(
+                f"expected sensor_msgs/JointState on {c.joint_state_topic} from {self.url} with "
+                f"joints {list(c.joints)}, found none within {c.connect_timeout:g} s"
+            )
+        for cam in self.cameras.values():
+            cam.ros = ros
+            cam.connect()
+
+    def _disconnect(self) -> None:
+        for cam in self.cameras.values():
+            cam.disconnect()
+        if self.ros is not None:
+            self._close_ros(self.ros)
+        self.ros = None
+        self._state_event.clear()
+        self._latest = None
+
+    @staticmethod
+    def _close_ros(ros: Any) -> None:
+        ros.factory.maxRetries = 0  # a manual close must not reconnect
+        ros.factory.stopTrying()
+        try:
+            ros.close(timeout=2.0)
+        except Exception as exc:  # already gone
+            log.debug("closing the rosbridge client: %s", exc)
+
+    @property
+    def link_up(self) -> bool:
+        return self.ros is not None and bool(self.ros.is_connected)
+
+    def _on_joint_state(self, msg: dict[str, Any]) -> None:
+        c = self.config
+        try:
+            q, _ = messages.parse_joint_state(msg, c.joints)
+            width = 0.0
+            if c.gripper_joints:
+                width = float(messages.parse_joint_state(msg, c.gripper_joints)[0].sum())
+        except (ValueError, TypeError) as exc:
+            log.warning("ignoring a joint state from %s: %s", self.url, exc)
+            return
+        gripper = float(np.clip(width / c.gripper_max_width, 0.0, 1.0))
+        now = self.clock()
+        with self._lock:
+            if self.guard.observe(q, now, gripper):
+                self._latest = (q, gripper, now)
+                self._link_down_reported = False
+        self._state_event.set()
+
+    # -- use --------------------------------------------------------------------------------
+    def get_observation(self) -> dict[str, np.ndarray]:
+        self._require_connected()
+        self._check_link()
+        q, gripper, t = self._latest
+        obs = {
+            "joint_pos": q.astype(np.float32),
+            "gripper": np.array([gripper], np.float32),
+            "t": np.array([t]),
+        }
+        for name, cam in self.cameras.items():
+            frame = cam.read_latest()
+            obs[name] = frame.image if frame is not None else np.zeros(cam.feature.shape, np.uint8)
+        return obs
+
+    def send_action(self, action: np.ndarray) -> np.ndarray:
+        self._require_connected()
+        sent = super().send_action(action)
+        self._check_link()
+        return sent
+
+    def _check_link(self) -> None:
+        """Raise one clear error while the joint states are stale or the link is down."""
+        now = self.clock()
+        age = now - self._latest[2] if self._latest is not None else float("inf")
+        if self.link_up and age <= self.guard.config.state_timeout:
+            return
+        status = self.guard.status(now)
+        message = (
+            f"lost the rosbridge link to {self.url}: no joint state for {age:.1f} s "
+            f"(link {'up' if self.link_up else 'down'}); the guard is at '{status}' "
+            f"(hold, then stop); reconnecting up to {self.config.reconnect_attempts} times"
+        )
+        if not self._link_down_reported:
+            log.error(message)
+            self._link_down_reported = True
+        raise RobotConnectionError(message)
+
+    def _apply(self, command: Command) -> None:
+        if command.kind not in ("move", "hold") or not self.link_up:
+            return  # stop: send nothing; link down: a queued command would arrive stale
+        c = self.config
+        msg = messages.joint_command(c.command_type, c.joints, command.q)
+        if "header" in msg:
+            msg["header"] = messages.header(time.time())
+        self._cmd_topic.publish(msg)
+        if self._grip_topic is not None:
+            self._grip_topic.publish({"data": float(command.gripper)})
+
+    # -- services and diagnostics ---------------------------------------------------------------
+    def _call(self, service: str | None, srv_type: str, args: dict[str, Any]) -> dict[str, Any]:
+        import roslibpy
+
+        if service is None:
+            raise ConfigError(f"expected a service name in the profile of {self.name}, found none")
+        self._require_connected()
+        try:
+            return dict(
+                roslibpy.Service(self.ros, service, srv_type).call(
+                    roslibpy.ServiceRequest(args), timeout=self.config.connect_timeout
+                )
+            )
+        except Exception as exc:
+            raise RobotConnectionError(f"service {service} at {self.url} failed: {exc}") from None
+
+    def reset(self) -> dict[str, Any]:
+        """Call the profile's reset service (std_srvs/Trigger)."""
+        return self._call(self.config.reset_service, "std_srvs/Trigger", {})
+
+    def estop(self, reason: str = "e-stop pressed") -> None:
+        """Latch our guard and, if the profile names one, the robot's e-stop service."""
+        super().estop(reason)
+        if self.config.estop_service and self.link_up:
+            self._call(self.config.estop_service, "std_srvs/SetBool", {"data": True})
+
+    def release_estop(self) -> None:
+        if self.config.estop_service and self.link_up:
+            self._call(self.config.estop_service, "std_srvs/SetBool", {"data": False})
+        super().release_estop()
+
+    def probe(self, n: int = 10) -> dict[str, float]:
+        """Latency of the link: median round trip (s) and the robot clock's offset (s).
+
+        Calls rosapi's `/rosapi/get_time` `n` times; offset = robot time - local wall time at the
+        middle of the round trip (positive: the robot's clock is ahead).
+        """
+        rtts, offsets = [], []
+        for _ in range(n):
+            t0 = time.time()
+            values = self._call("/rosapi/get_time", "rosapi/GetTime", {})
+            t1 = time.time()
+            rtts.append(t1 - t0)
+            offsets.append(messages.stamp_to_float(values["time"]) - 0.5 * (t0 + t1))
+        best = int(np.argmin(rtts))  # the offset from the quickest exchange is the tightest
+        return {
+            "rtt_s": float(np.median(rtts)),
+            "rtt_min_s": float(rtts[best]),
+            "clock_offset_s": float(offsets[best]),
+        }
+
+
+ROBOTS.register("rosbridge", RosBridgeRobotConfig, RosBridgeRobot)
+CAMERAS.register("rosbridge", RosBridgeCameraConfig, RosBridgeCamera)

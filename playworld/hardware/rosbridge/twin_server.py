@@ -1,0 +1,222 @@
+"""The twin as a ROS arm on the rosbridge protocol (`playworld twin serve --port 9090`).
+
+It serves what a rosbridge robot profile (`configs/robots/rosbridge_panda.yaml`) expects:
+
+    publishes   <joint_state_topic>      sensor_msgs/JointState      arm + finger joints, each tick
+                <camera topic>           sensor_msgs/CompressedImage  JPEG, at the camera's fps
+    follows     <command_topic>          trajectory_msgs/JointTrajectory | std_msgs/Float64MultiArray
+                <gripper_topic>          std_msgs/Float64             opening 0..1
+    services    <reset_service>          std_srvs/Trigger             home the arm, new objects
+                <estop_service>          std_srvs/SetBool             true latches, false releases
+
+The twin steps in real time at its control rate; like a position-controlled arm it keeps going
+to the last commanded target, through its own `SafetyGuard` (the profile's limits). Commands that
+are malformed get a rosbridge status error; commands stamped older than `stale_after` seconds
+are refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from playworld.hardware.rosbridge import messages
+from playworld.hardware.rosbridge.server import RosBridgeServer
+
+log = logging.getLogger(__name__)
+
+
+class TwinServer:
+    """A `SimRobot` stepped in real time behind a `RosBridgeServer`."""
+
+    def __init__(
+        self,
+        profile: str = "rosbridge_panda",
+        host: str = "127.0.0.1",
+        port: int = 9090,
+        twin: str | None = None,
+        seed: int = 0,
+        stale_after: float = 0.5,
+    ) -> None:
+        from playworld.hardware.profiles import read_profile
+        from playworld.hardware.sim_robot import SimRobot, SimRobotConfig
+
+        p = read_profile(profile)
+        self.profile = p
+        cameras = {
+            name: {
+                "type": "sim",
+                "camera": name if name in ("front", "wrist") else "front",
+                **{k: cfg[k] for k in ("height", "width", "fps") if k in cfg},
+            }
+            for name, cfg in (p.get("cameras") or {}).items()
+        }
+        self.camera_topics = {n: c["topic"] for n, c in (p.get("cameras") or {}).items()}
+        from playworld.hardware.registry import build_dataclass
+
+        self.robot = SimRobot(
+            build_dataclass(
+                SimRobotConfig,
+                {
+                    "name": "twin",
+                    "guard": p["guard"],
+                    "joints": p["joints"],
+                    "cameras": cameras,
+                    "twin": twin,
+                    "seed": seed,
+                },
+                where=f"profile {profile}",
+            )
+        )
+        self.joints = tuple(p["joints"])
+        self.gripper_joints = tuple(p.get("gripper_joints", ()))
+        self.max_width = float(p.get("gripper_max_width", 0.08))
+        self.command_type = p.get("command_type", "trajectory_msgs/JointTrajectory")
+        self.stale_after = stale_after
+        self.server = RosBridgeServer(host=host, port=port)
+        self._target: np.ndarray | None = None  # (7,) rad
+        self._gripper: float | None = None
+        self._commands = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> TwinServer:
+        """Start the websocket server and the simulation thread; returns once both run."""
+        p, s = self.profile, self.server
+        s.advertise(p.get("joint_state_topic", "/joint_states"), "sensor_msgs/JointState")
+        for topic in self.camera_topics.values():
+            s.advertise(topic, "sensor_msgs/CompressedImage")
+        s.on_publish(p["command_topic"], self.command_type, self._on_command)
+        if p.get("gripper_topic"):
+            s.on_publish(p["gripper_topic"], "std_msgs/Float64", self._on_gripper)
+        if p.get("reset_service"):
+            s.add_service(p["reset_service"], "std_srvs/Trigger", self._reset)
+        if p.get("estop_service"):
+            s.add_service(p["estop_service"], "std_srvs/SetBool", self._estop)
+        s.start()
+        self._thread = threading.Thread(target=self._run, name="twin-sim", daemon=True)
+        self._thread.start()
+        self._started.wait(60.0)
+        if self._error is not None:
+            self.server.stop()
+            raise self._error
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10.0)
+            self._thread = None
+        self.server.stop()
+
+    def __enter__(self) -> TwinServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int | None:
+        return self.server.port
+
+    def serve_forever(self) -> None:
+        """Block until interrupted (Ctrl-C), then stop."""
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                self._thread.join(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    # -- handlers (loop / worker threads) -------------------------------------------------------
+    def _on_command(self, msg: dict[str, Any], client: int) -> None:
+        q = messages.parse_joint_command(self.command_type, msg, self.joints)
+        stamp = messages.stamp_to_float(msg.get("header", {}).get("stamp", {}))
+        if stamp > 0 and time.time() - stamp > self.stale_after:
+            raise ValueError(f"refused a stale command stamped {time.time() - stamp:.2f} s ago")
+        self._target = q  # NaN entries reach the guard, which refuses them
+        self._commands += 1
+
+    def _on_gripper(self, msg: dict[str, Any], client: int) -> None:
+        value = msg.get("data")
+        if not isinstance(value, int | float):
+            raise ValueError(f"expected std_msgs/Float64 data as a number, found {value!r}")
+        self._gripper = float(value)
+
+    def _reset(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._target, self._gripper = None, None
+        self.robot.reset()
+        return {"success": True, "message": "twin reset"}
+
+    def _estop(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("data", True):
+            self.robot.estop("e-stop service")
+            return {"success": True, "message": "e-stop latched"}
+        self.robot.release_estop()
+        self._target = None  # resume holding where the arm is
+        return {"success": True, "message": "e-stop released"}
+
+    # -- simulation thread -----------------------------------------------------------------------
+    def _run(self) -> None:
+        robot = self.robot
+        try:
+            robot.connect()
+        except BaseException as exc:
+            self._error = exc
+            self._started.set()
+            return
+        self._started.set()
+        dt = robot.twin.config.dt
+        frame_every = {
+            n: max(1, round(1.0 / (c.config.fps * dt))) for n, c in robot.cameras.items()
+        }
+        tick, next_t = 0, time.monotonic()
+        try:
+            while not self._stop.is_set():
+                q, gripper = robot._joints()
+                target = self._target if self._target is not None else q
+                grip = self._gripper if self._gripper is not None else gripper
+                robot.send_action(np.concatenate([target, [grip]]))
+                self._publish_state()
+                for name, cam in robot.cameras.items():
+                    if tick % frame_every[name] == 0:
+                        self._publish_image(name, cam)
+                tick += 1
+                next_t += dt
+                self._stop.wait(max(0.0, next_t - time.monotonic()))
+                if time.monotonic() - next_t > 1.0:  # fell far behind: do not race to catch up
+                    next_t = time.monotonic()
+        except Exception:
+            log.exception("the twin simulation thread failed")
+        finally:
+            robot.disconnect()
+
+    def _publish_state(self) -> None:
+        robot = self.robot
+        with robot._lock:
+            q, _ = robot._joints()
+            fingers = robot.twin.data.qpos[robot.twin.finger_qadr].copy()
+        names = self.joints + self.gripper_joints
+        positions = np.concatenate([q, fingers[: len(self.gripper_joints)]])
+        self.server.publish(
+            self.profile.get("joint_state_topic", "/joint_states"),
+            messages.joint_state(names, positions, time.time()),
+        )
+
+    def _publish_image(self, name: str, cam: Any) -> None:
+        import cv2
+
+        with self.robot._lock:
+            image = cam.read().image
+        ok, jpeg = cv2.imencode(".jpg", image[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])
+        if ok:
+            msg = messages.compressed_image(jpeg.tobytes(), time.time(), "jpeg", name)
+            self.server.publish(self.camera_topics[name], msg)

@@ -1,0 +1,240 @@
+"""`SimRobot` and `SimCamera`: the MuJoCo twin behind the `Robot` and `Camera` interfaces.
+
+The twin runs in simulated time: each `send_action` advances it by one control period
+(`TwinConfig.dt`), and the guard reads the simulation clock, so runs are deterministic.
+Actions are joint targets (8,) (`action_space: joint_pos`) or end-effector deltas (7,)
+(`ee_delta`, as teleop devices produce them: solved by the twin's differential IK, then guarded
+in joint space like every other command).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from playworld.datasets.features import Feature
+from playworld.hardware.camera import CAMERAS, Camera, CameraConfig, Frame
+from playworld.hardware.errors import ConfigError, HardwareError, NotConnectedError
+from playworld.hardware.guard import Command, SafetyGuard
+from playworld.hardware.robot import ROBOTS, Robot, RobotConfig
+from playworld.hardware.teleop import ACTION_NAMES
+
+FINGER_OPENING = 0.08  # m, gripper width at opening 1.0
+ACTION_SPACES = ("joint_pos", "ee_delta")
+
+
+@dataclass(frozen=True)
+class SimCameraConfig(CameraConfig):
+    """A camera of the twin's scene (`front` or `wrist`), rendered at height x width pixels."""
+
+    camera: str = "front"
+
+
+@dataclass(frozen=True)
+class SimRobotConfig(RobotConfig):
+    """The twin as a robot: `twin` is a TwinConfig YAML path (None: defaults); `seed` for reset."""
+
+    twin: str | None = None
+    action_space: str = "joint_pos"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.action_space not in ACTION_SPACES:
+            raise ConfigError(
+                f"expected action_space in {ACTION_SPACES}, found {self.action_space!r}"
+            )
+        if len(self.joints) != 7:
+            raise ConfigError(f"expected the Panda's 7 joints, found {len(self.joints)}")
+
+
+class SimCamera(Camera):
+    """Renders the twin on `read()` (in the caller's thread, which owns the GL context)."""
+
+    on_demand = True
+
+    def __init__(self, config: SimCameraConfig, twin: Any = None) -> None:
+        super().__init__(config)
+        self.twin = twin
+        self._renderer = None
+
+    def _connect(self) -> None:
+        if self.twin is None:
+            raise HardwareError(
+                "expected a twin to render, found none: list sim cameras under a sim robot "
+                "profile's `cameras`"
+            )
+
+    def _disconnect(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def read(self, timeout: float = 1.0) -> Frame:
+        """Render the twin's current state now: Frame((H, W, 3) uint8, sim time s)."""
+        if not self._connected:
+            raise NotConnectedError("expected a connected camera, found it disconnected")
+        if self._renderer is None:
+            from playworld.sim.render import TwinRenderer
+
+            self._renderer = TwinRenderer(self.twin, self.config.height, self.config.width)
+        image = self._renderer.rgb(self.config.camera)
+        self._publish(image, float(self.twin.data.time))
+        return self._latest
+
+
+class SimRobot(Robot):
+    """The twin's Panda: observation = joints, gripper, end-effector pose, full twin state."""
+
+    def __init__(self, config: SimRobotConfig) -> None:
+        super().__init__(SafetyGuard(config.guard))
+        self.config = config
+        self.name = config.name
+        self.twin = None
+        self.cameras: dict[str, SimCamera] = {
+            name: CAMERAS.config_from_dict(cfg) for name, cfg in config.cameras.items()
+        }
+        for name, cam_cfg in self.cameras.items():
+            if not isinstance(cam_cfg, SimCameraConfig):
+                raise ConfigError(f"expected camera {name!r} of type 'sim' on a sim robot")
+        self.cameras = {name: SimCamera(cfg) for name, cfg in self.cameras.items()}
+        self._pending: np.ndarray | None = None  # (8,) joint targets + gripper for the next step
+
+    @property
+    def observation_features(self) -> dict[str, Feature]:
+        from playworld.sim.state import STATE_LAYOUT
+
+        out = {
+            "joint_pos": Feature((7,), "float32", units="rad", names=self.config.joints),
+            "gripper": Feature((1,), "float32", units="0..1 open"),
+            "ee_pos": Feature((3,), "float32", units="m", names=("x", "y", "z")),
+            "ee_quat": Feature((4,), "float32", units="wxyz", names=("w", "x", "y", "z")),
+            "state": Feature((STATE_LAYOUT.size,), "float64", names=tuple(STATE_LAYOUT.names)),
+            "t": Feature((1,), "float64", kind="time", units="s"),
+        }
+        for name, cam in self.cameras.items():
+            out[name] = cam.feature
+        return out
+
+    @property
+    def action_features(self) -> dict[str, Feature]:
+        if self.config.action_space == "ee_delta":
+            return {"action": Feature((7,), "float32", kind="action", names=ACTION_NAMES)}
+        names = (*self.config.joints, "gripper")
+        return {"action": Feature((8,), "float32", kind="action", units="rad, 0..1", names=names)}
+
+    # -- connection -----------------------------------------------------------------------
+    def _connect(self) -> None:
+        from playworld.sim import Twin, TwinConfig
+
+        cfg = (
+            TwinConfig.from_yaml(self.config.twin, action_space="joint_pos")
+            if self.config.twin
+            else TwinConfig(action_space="joint_pos")
+        )
+        self.twin = Twin(cfg)
+        self.reset(self.config.seed)
+        self.guard.fk = self._fk
+        for cam in self.cameras.values():
+            cam.twin = self.twin
+            cam.connect()
+
+    def _disconnect(self) -> None:
+        for cam in self.cameras.values():
+            cam.disconnect()
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        """Reset the twin (home pose, objects per the twin's randomisation); the state (40,)."""
+        with self._lock:
+            state = self.twin.reset(seed=seed)
+            self.guard.release()
+            self._observe()
+            self._pending = None
+            return state
+
+    def clock(self) -> float:
+        return float(self.twin.data.time) if self.twin is not None else 0.0
+
+    # -- use --------------------------------------------------------------------------------
+    def get_observation(self) -> dict[str, np.ndarray]:
+        self._require_connected()
+        with self._lock:
+            tw = self.twin
+            pos, quat = tw.ee_pose()
+            q, gripper = self._joints()
+            obs = {
+                "joint_pos": q.astype(np.float32),
+                "gripper": np.array([gripper], np.float32),
+                "ee_pos": pos.astype(np.float32),
+                "ee_quat": quat.astype(np.float32),
+                "state": tw.get_state(),
+                "t": np.array([self.clock()]),
+            }
+            for name, cam in self.cameras.items():
+                obs[name] = cam.read().image
+            return obs
+
+    def send_action(self, action: np.ndarray) -> np.ndarray:
+        """Guard, then advance the twin by one control period; the action actually sent."""
+        with self._lock:
+            sent = super().send_action(action)
+            if self._pending is not None:
+                self.twin.step(self._pending)
+            self._observe()
+            return sent
+
+    def _joints(self) -> tuple[np.ndarray, float]:
+        tw = self.twin
+        q = tw.data.qpos[tw.arm_qadr].copy()
+        width = float(tw.data.qpos[tw.finger_qadr].sum())
+        return q, float(np.clip(width / FINGER_OPENING, 0.0, 1.0))
+
+    def _observe(self) -> None:
+        q, gripper = self._joints()
+        self.guard.observe(q, self.clock(), gripper)
+
+    def _fk(self, q: np.ndarray) -> np.ndarray:
+        full = self.twin.data.qpos.copy()
+        full[self.twin.arm_qadr] = q
+        return self.twin.ik.forward(full)[0]
+
+    def _to_joint_target(self, action: np.ndarray) -> np.ndarray:
+        if self.config.action_space == "joint_pos":
+            return action
+        from playworld.sim.controllers import EEDeltaSpace
+
+        a = np.asarray(action, float).reshape(-1)
+        if a.shape != (7,):
+            from playworld.hardware.errors import GuardError
+
+            raise GuardError(f"expected an ee_delta action of shape (7,), found {a.shape}")
+        if not np.all(np.isfinite(a)):
+            return np.full(8, np.nan)  # the guard refuses it
+        space = EEDeltaSpace(self.twin)
+        ctrl = space.to_ctrl(np.clip(a, space.low, space.high))
+        return np.concatenate([ctrl[:7], [a[6]]])
+
+    def _from_command(self, command: Command, action: Any) -> np.ndarray:
+        if self.config.action_space == "joint_pos":
+            return command.as_action()
+        from playworld.sim.controllers import quat_error
+
+        pos, quat = self.twin.ee_pose()
+        full = self.twin.data.qpos.copy()
+        full[self.twin.arm_qadr] = command.q
+        new_pos, new_quat, _ = self.twin.ik.forward(full)
+        delta = np.concatenate([new_pos - pos, quat_error(new_quat, quat), [command.gripper]])
+        return delta.astype(np.float32)
+
+    def _apply(self, command: Command) -> None:
+        if command.kind in ("move", "hold"):
+            self._pending = command.as_action().astype(np.float64)
+        elif command.kind == "stop":  # brake where the arm is
+            q, gripper = self._joints()
+            self._pending = np.concatenate([q, [gripper]])
+
+
+ROBOTS.register("sim", SimRobotConfig, SimRobot)
+CAMERAS.register("sim", SimCameraConfig, SimCamera)
