@@ -54,6 +54,11 @@ format: setup
 	$(VENV)/bin/ruff format playworld tests bench scripts
 	$(VENV)/bin/ruff check --fix playworld tests bench scripts
 
+# The main job: a few minutes of autonomous play in the twin with both cameras, store info, an
+# exact replay check, a video and a summary plot under out/demo.
+demo: setup
+	$(PY) -m playworld.collection.demo --out out/demo
+
 bench: setup
 	$(PY) bench/store.py --quick
 

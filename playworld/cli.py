@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import typer
 
 import playworld
+from playworld.collection.commands import autoplay_command, record_command
 from playworld.errors import PlayworldError
 from playworld.hardware.commands import robot_app, twin_app
 from playworld.sim.commands import eval_command
@@ -176,6 +177,8 @@ def _bytes(n: int) -> str:
 for _name, _sub in SUBAPPS.items():
     app.add_typer(_sub, name=_name)
 app.command("eval")(eval_command)
+app.command("record")(record_command)
+app.command("autoplay")(autoplay_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,225 @@
+"""The control loop: one fixed-rate loop for every source of actions (teleop, policy, autoplay).
+
+    loop = ControlLoop(robot, source, fps=30, cameras={"front": cam}, writer=writer)
+    loop.recording = True                     # append every tick's step to the writer
+    metrics = loop.run(duration=10.0)         # or max_ticks=..., or until on_tick returns False
+    metrics.summary()                         # rate, jitter, overruns, stage times, drops
+
+Each tick, in order (the stages timed in `metrics`): `read` the robot's observation, `camera`
+takes the newest frame of every camera (never waiting for one), `source` maps the observation
+to an action, `send` passes it through the robot's safety guard to the robot, `write` queues the
+step to the background `StoreWriter` (never waiting for the disk) and calls `on_tick` (which
+sees this tick in `metrics` already).
+
+Scheduling is drift-free: tick k starts at `t0 + k / fps` on the monotonic clock, whatever the
+previous ticks cost. A tick that runs past the next start is an overrun; grid slots that passed
+entirely are skipped (counted as missed), so the loop never bursts to catch up. With threaded
+cameras, `t0` sits half a camera frame after a frame arrives, so that tick jitter does not make
+ticks alternately miss and double up frames. `realtime=False` runs the ticks back to back (the
+twin in simulated time: autoplay as fast as the CPU allows).
+
+A recorded step holds the robot's observation keys, each camera's image and capture time
+(`<camera>_t`, s; 0 before its first frame), `action` (what the robot actually received, after the guard) and `command`
+(the guarded joint target + gripper, (n + 1,), which replays exactly in the twin).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from playworld.collection.cameras import CameraTap
+from playworld.collection.metrics import LoopMetrics
+from playworld.collection.writer import StoreWriter
+from playworld.datasets.features import Feature
+from playworld.errors import ConfigError
+
+#: A source maps the observation (robot keys + camera images) to an action, or None: send nothing.
+Source = Callable[[dict[str, np.ndarray]], "np.ndarray | None"]
+
+
+@dataclass
+class Tick:
+    """What one tick saw and did (passed to `on_tick`)."""
+
+    index: int  # ticks since run() started
+    start: float  # s, loop clock
+    obs: dict[str, np.ndarray]  # robot observation + camera images
+    action: np.ndarray | None  # as sent (after the guard); None if the source sent nothing
+    step: dict[str, np.ndarray] | None  # the step handed to the writer, if recording
+    queued: bool  # False if recording and the writer's queue was full (step dropped)
+
+
+class ControlLoop:
+    """Fixed-rate loop: robot + cameras -> source -> guard -> robot (+ store). See the module doc."""
+
+    def __init__(
+        self,
+        robot: Any,
+        source: Source,
+        fps: float,
+        *,
+        cameras: Mapping[str, Any] | None = None,
+        writer: StoreWriter | None = None,
+        realtime: bool = True,
+        align_to_cameras: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not fps > 0:
+            raise ConfigError(f"expected a control rate fps > 0 Hz, found {fps}")
+        self.robot = robot
+        self.source = source
+        self.fps = float(fps)
+        self.period = 1.0 / self.fps
+        self.cameras = dict(cameras or {})
+        self.taps = [CameraTap(name, cam) for name, cam in self.cameras.items()]
+        self.writer = writer
+        self.realtime = realtime
+        self.align_to_cameras = align_to_cameras
+        self.clock = clock
+        self.recording = False
+        self.metrics = LoopMetrics(self.fps, tuple(self.cameras), realtime)
+        self._stop = threading.Event()
+        self._features = self._describe()
+
+    # -- what a step holds -------------------------------------------------------------------
+    @property
+    def features(self) -> dict[str, Feature]:
+        """The store features of a recorded step (create the store with these)."""
+        return dict(self._features)
+
+    def _describe(self) -> dict[str, Feature]:
+        out = dict(self.robot.observation_features)
+        for name, cam in self.cameras.items():
+            if name in out:
+                raise ConfigError(
+                    f"expected camera names distinct from the robot's observation keys, found "
+                    f"{name!r} in both"
+                )
+            out[name] = cam.feature
+            out[f"{name}_t"] = Feature((1,), "float64", kind="time", units="s (capture)")
+        out.update(self.robot.action_features)
+        n = self.robot.guard.config.n
+        names = tuple(getattr(getattr(self.robot, "config", None), "joints", ())) or None
+        out["command"] = Feature(
+            (n + 1,),
+            "float32",
+            kind="action",
+            units="rad, 0..1",
+            names=(*names, "gripper") if names and len(names) == n else None,
+        )
+        return out
+
+    # -- running -------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask `run` to return after the current tick (safe from other threads and handlers)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(
+        self,
+        *,
+        max_ticks: int | None = None,
+        duration: float | None = None,
+        on_tick: Callable[[Tick], bool | None] | None = None,
+    ) -> LoopMetrics:
+        """Tick until `stop()`, `max_ticks`, `duration` s, or `on_tick` returning False.
+
+        Metrics accumulate over successive runs of the same loop.
+        """
+        self._stop.clear()
+        t0 = self._first_start()
+        k = 0
+        done = 0
+        while not self._stop.is_set():
+            if max_ticks is not None and done >= max_ticks:
+                break
+            if self.realtime:
+                deadline = t0 + k * self.period
+                if duration is not None and deadline - t0 >= duration - 1e-9:
+                    break
+                wait = deadline - self.clock()
+                if wait > 0:
+                    time.sleep(wait)
+            elif duration is not None and self.clock() - t0 >= duration:
+                break
+            keep_going = self._tick(done, on_tick)
+            done += 1
+            k += 1
+            if self.realtime:
+                late = self.clock() - (t0 + k * self.period)
+                if late > 0:
+                    missed = int(late // self.period)
+                    self.metrics.overrun(missed)
+                    k += missed
+            if keep_going is False:
+                break
+        return self.metrics
+
+    def _first_start(self) -> float:
+        """t0 of the tick grid: now, or half a frame after a threaded camera's next frame.
+
+        Cameras that render on demand render once first (their first render sets up GL).
+        """
+        for tap in self.taps:
+            if tap.on_demand and tap.camera.read_latest() is None:
+                tap.camera.read()
+        now = self.clock()
+        if not (self.realtime and self.align_to_cameras):
+            return now
+        tap = next((t for t in self.taps if not t.on_demand), None)
+        if tap is None:
+            return now
+        frame = tap.camera.read(timeout=max(1.0, 3.0 / tap.camera.config.fps))
+        frame_period = 1.0 / tap.camera.config.fps
+        t0 = frame.t + 0.5 * frame_period
+        now = self.clock()
+        if t0 < now:
+            t0 += np.ceil((now - t0) / frame_period) * frame_period
+        return float(t0)
+
+    def _tick(self, index: int, on_tick: Callable[[Tick], bool | None] | None) -> bool | None:
+        clock, thread_time = self.clock, time.thread_time
+        start, c0 = clock(), thread_time()
+        obs = self.robot.get_observation()
+        t1, c1 = clock(), thread_time()
+        readings = [tap.read(t1) for tap in self.taps]
+        for tap, r in zip(self.taps, readings, strict=True):
+            image = (
+                r.frame.image
+                if r.frame is not None
+                else np.zeros(tap.camera.feature.shape, np.uint8)
+            )
+            obs[tap.name] = image
+            obs[f"{tap.name}_t"] = np.array([r.frame.t if r.frame is not None else 0.0])
+        t2, c2 = clock(), thread_time()
+        action = self.source(obs)
+        t3, c3 = clock(), thread_time()
+        sent = self.robot.send_action(action) if action is not None else None
+        t4, c4 = clock(), thread_time()
+        step, queued = None, True
+        if self.recording and self.writer is not None and sent is not None:
+            step = {k: obs[k] for k in self._features if k in obs}
+            step["action"] = sent
+            step["command"] = self.robot.last_command.as_action()
+            queued = self.writer.put(step, wait=not self.realtime)
+        t5, c5 = clock(), thread_time()
+        self.metrics.add(
+            start,
+            (t1 - start, t2 - t1, t3 - t2, t4 - t3, t5 - t4),
+            (c1 - c0, c2 - c1, c3 - c2, c4 - c3, c5 - c4),
+            tuple((r.new, r.dropped, r.age) for r in readings),
+        )
+        keep_going = None
+        if on_tick is not None:  # its time counts in this tick's write stage
+            keep_going = on_tick(Tick(index, start, obs, sent, step, queued))
+            self.metrics.extend_last("write", clock() - t5, thread_time() - c5)
+        return keep_going

@@ -1,0 +1,273 @@
+"""Recording sessions: a person teleoperates, the control loop records episodes into a store.
+
+    playworld record --robot sim --teleop keyboard --store play.zarr --fps 10
+
+Keys (keyboard teleop; other devices map their buttons to the same events):
+
+    Enter   start recording an episode
+    v       save the episode (it is committed: durable and visible)
+    x       discard the episode and record it again at once (re-record)
+    q / Esc / Ctrl-C in the teleop terminal    quit; an episode in progress is discarded
+
+`--episode-s` saves an episode when it reaches that length (then waits for Enter, or with
+`--reset-s` runs a reset period of that length, resetting the twin, and starts the next episode
+by itself). `--resume` appends to an existing store after checking that the robot, the features
+and the rate match (and says what differs if not).
+
+Interruptions: SIGINT (Ctrl-C from a shell, `kill -INT`) stops the session after the current
+tick: the episode in progress is discarded, episodes already saved (even one whose commit is
+still being written) are kept, the store is left valid, and the exit status is 130. A second
+SIGINT raises at once; the store is still valid (uncommitted rows are trimmed on the next
+resume or by `playworld store repair`). SIGKILL leaves every saved episode intact; `playworld
+store repair` trims the rest, and `--resume` works without it.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from playworld.errors import ConfigError, FeatureError
+
+PHASES = ("idle", "recording", "resetting")
+
+
+@dataclass(frozen=True)
+class RecordConfig:
+    """A recording session: devices by name or file, the store, rate (Hz) and limits (s)."""
+
+    store: str
+    robot: str = "sim"
+    teleop: str = "keyboard"
+    fps: float = 10.0
+    episode_s: float | None = None
+    reset_s: float | None = None
+    resume: bool = False
+    task: str = ""
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.fps > 0:
+            raise ConfigError(f"expected fps > 0 Hz, found {self.fps}")
+        for name in ("episode_s", "reset_s"):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                raise ConfigError(f"expected {name} > 0 s (or unset), found {v}")
+        if self.reset_s is not None and self.episode_s is None:
+            raise ConfigError("expected --episode-s with --reset-s (a reset follows each episode)")
+
+
+def store_differences(store: Any, features: dict[str, Any], fps: float, robot: str) -> list[str]:
+    """What keeps a session from appending to `store`: features, rate and robot, one line each."""
+    out = []
+    have, want = store.features, features
+    for key in sorted(have.keys() - want.keys()):
+        out.append(f"feature {key!r} is in the store, not in this session")
+    for key in sorted(want.keys() - have.keys()):
+        out.append(f"feature {key!r} is in this session, not in the store")
+    for key in sorted(have.keys() & want.keys()):
+        a, b = have[key].to_json(), want[key].to_json()
+        out += [f"feature {key!r} {f}: store {a[f]!r}, session {b[f]!r}" for f in a if a[f] != b[f]]
+    if store.fps != fps:
+        out.append(f"fps: store {store.fps:g}, session {fps:g}")
+    stored_robot = store.info.get("robot")
+    if stored_robot is not None and stored_robot != robot:
+        out.append(f"robot: store {stored_robot!r}, session {robot!r}")
+    return out
+
+
+def open_store(config: RecordConfig, features: dict[str, Any], info: dict[str, Any]) -> Any:
+    """Create the session's store, or open it for appending with `resume` (checked)."""
+    from playworld.datasets import PlayStore
+    from playworld.datasets.backend import local_path
+
+    path = local_path(config.store)
+    exists = (Path(path) / "zarr.json").is_file() if path is not None else False
+    if exists and not config.resume:
+        raise ConfigError(
+            f"expected a new store path, found a store at {config.store}; pass --resume to add "
+            "episodes to it, or pick another path"
+        )
+    if not exists:
+        return PlayStore.create(config.store, features, fps=config.fps, info=info)
+    store = PlayStore.open(config.store, "a")
+    diff = store_differences(store, features, config.fps, info["robot"])
+    if diff:
+        store.close()
+        raise FeatureError(
+            f"cannot resume {config.store}: this session records something else; " + "; ".join(diff)
+        )
+    return store
+
+
+class RecordSession:
+    """One `playworld record` session (see the module docstring). `run()` returns the summary
+    lines; `interrupted` tells whether SIGINT ended it."""
+
+    def __init__(self, config: RecordConfig, console: Any = None) -> None:
+        from rich.console import Console
+
+        self.config = config
+        self.console = console or Console()
+        self.loop: Any = None
+        self.writer: Any = None
+        self.store: Any = None
+        self.teleop: Any = None
+        self.phase = "idle"
+        self.mark = 0
+        self.max_steps = round(config.episode_s * config.fps) if config.episode_s else 0
+        self.reset_until = 0.0
+        self.episode_number = 0
+        self.saved = self.saved_steps = self.discarded = 0
+        self.interrupted = False
+        self._pending: list[tuple[Future[int], int]] = []
+
+    # -- events ----------------------------------------------------------------------------
+    def _say(self, text: str) -> None:
+        self.console.print(text, highlight=False)
+
+    def start_episode(self) -> None:
+        self.writer.begin()
+        self.loop.recording = True
+        self.mark = len(self.loop.metrics)
+        self.phase = "recording"
+        self.episode_number = len(self.store) + len(self._pending)
+        self._say(f"recording episode {self.episode_number}")
+
+    def save(self, ended_by: str) -> None:
+        steps = len(self.loop.metrics) - self.mark
+        meta = {
+            "source": "teleop",
+            "teleop": type(self.teleop).__name__,
+            "robot": self.loop.robot.name,
+            "task": self.config.task,
+            "notes": self.config.notes,
+            "ended_by": ended_by,
+            "duration_s": steps / self.config.fps,
+            "loop": self.loop.metrics.summary(since=self.mark),
+        }
+        self.loop.recording = False
+        self._pending.append((self.writer.commit(meta), steps))
+        self.phase = "idle"
+        if ended_by == "limit" and self.config.reset_s:
+            self.phase = "resetting"
+            self.reset_until = time.monotonic() + self.config.reset_s
+            reset = getattr(self.loop.robot, "reset", None)
+            if callable(reset):
+                reset()
+
+    def discard(self) -> None:
+        self.loop.recording = False
+        self.writer.discard()
+        self.discarded += 1
+        self.phase = "idle"
+        self._say(f"discarded episode {self.episode_number}")
+
+    def _report_commits(self) -> None:
+        for item in [p for p in self._pending if p[0].done()]:
+            self._pending.remove(item)
+            future, steps = item
+            index = future.result()  # a store error raises here, ending the session
+            self.saved += 1
+            self.saved_steps += steps
+            self._say(f"saved episode {index} ({steps} steps, {steps / self.config.fps:.1f} s)")
+
+    def on_tick(self, tick: Any) -> bool:
+        from playworld.hardware.teleop import TeleopEvent
+
+        self.writer.check()
+        self._report_commits()
+        for event in self.teleop.events():
+            if event is TeleopEvent.QUIT:
+                return False
+            if event is TeleopEvent.START and self.phase != "recording":
+                self.start_episode()
+            elif event is TeleopEvent.SAVE and self.phase == "recording":
+                self.save("save")
+            elif event is TeleopEvent.DISCARD and self.phase == "recording":
+                self.discard()
+                self.start_episode()
+        full = self.max_steps and len(self.loop.metrics) - self.mark >= self.max_steps
+        if self.phase == "recording" and full:
+            self.save("limit")
+        if self.phase == "resetting" and time.monotonic() >= self.reset_until:
+            self.start_episode()
+        return True
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        self.interrupted = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second one raises at once
+        if self.loop is not None:
+            self.loop.stop()
+
+    # -- the session -----------------------------------------------------------------------
+    def run(self) -> list[str]:
+        from rich.live import Live
+
+        from playworld.collection.loop import ControlLoop
+        from playworld.collection.rig import open_rig, open_teleop
+        from playworld.collection.status import StatusLine, summary_lines
+        from playworld.collection.writer import StoreWriter, leave_a_core_to_the_loop
+
+        leave_a_core_to_the_loop()
+        cfg = self.config
+        self.teleop = open_teleop(cfg.teleop)
+        shape = self.teleop.action_features["action"].shape
+        rig = open_rig(cfg.robot, action_space="ee_delta" if shape == (7,) else None)
+        robot_shape = rig.robot.action_features["action"].shape
+        if robot_shape != shape:
+            raise ConfigError(
+                f"expected the teleop's actions {shape} to fit robot {rig.robot.name!r}, found "
+                f"it takes {robot_shape}"
+            )
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.getsignal(signal.SIGINT) if main_thread else None
+        try:
+            with rig:
+                self.teleop.connect()
+                teleop = self.teleop
+                self.loop = ControlLoop(
+                    rig.robot, lambda obs: teleop.get_action(), cfg.fps, cameras=rig.cameras
+                )
+                info = {"source": "teleop", "robot": rig.robot.name, "profile": rig.profile}
+                twin = getattr(rig.robot, "twin", None)
+                if twin is not None:
+                    info["twin"] = twin.config.to_dict()
+                self.store = open_store(cfg, self.loop.features, info)
+                self.writer = StoreWriter(self.store, max_queue=max(8, math.ceil(4 * cfg.fps)))
+                self.loop.writer = self.writer
+                if main_thread:
+                    signal.signal(signal.SIGINT, self._on_sigint)
+                self._say(
+                    f"recording into {cfg.store} at {cfg.fps:g} Hz ({len(self.store)} episodes "
+                    "there): Enter starts an episode, v saves, x re-records, q quits"
+                )
+                with Live(
+                    get_renderable=StatusLine(self),
+                    console=self.console,
+                    refresh_per_second=4,
+                    transient=True,
+                ):
+                    self.loop.run(on_tick=self.on_tick)
+                    if self.phase == "recording":
+                        self.discard()
+                    self.writer.close()  # applies every commit already queued
+                    self._report_commits()
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+            if self.store is not None:
+                self.store.close()
+            self.teleop.disconnect()
+            if main_thread and previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        lines = summary_lines(self)
+        for line in lines:
+            self._say(line)
+        return lines
