@@ -16,7 +16,9 @@ def eval_command(
     ] = "scripted",
     tasks: Annotated[str, typer.Option(help="'all' or comma-separated task names.")] = "all",
     episodes: Annotated[int, typer.Option(help="Episodes per task.")] = 20,
-    workers: Annotated[int, typer.Option(help="Parallel worker processes.")] = 2,
+    workers: Annotated[
+        int, typer.Option(help="Processes running episodes, this one included.")
+    ] = 2,
     out: Annotated[Path, typer.Option(help="Folder for eval.json and eval.png.")] = Path(
         "out/eval"
     ),

@@ -5,17 +5,21 @@ observation is the twin's dict (`state` (40,), `keypoints` (K, 3)) and the actio
 `policy.action_space` (default `ee_delta`). `evaluate` takes a registered policy name
 (`POLICIES`) or a picklable zero-argument factory, because each worker process builds its own.
 
-Every episode's seed comes from (seed, task index, episode index) alone, so results are the same
-for any number of workers.
+Every episode's seed comes from (seed, task index, episode index) alone, and the process-wide
+random generators (`random`, `numpy.random`, torch when loaded) are seeded from it before the
+episode, so results are the same for any number of workers and whichever process runs an
+episode. Each process builds its policy and twin once and reuses them for all its episodes;
+`workers` counts this process, which runs episodes too (see `playworld.sim.parallel`).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
+import uuid
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ import numpy as np
 from playworld.sim.config import TwinConfig
 from playworld.sim.errors import ConfigError
 from playworld.sim.experts import ScriptedExpert
+from playworld.sim.parallel import preserved_globals, run_chunks, seed_globals, split
 from playworld.sim.tasks import TASKS, get_task, prepare_task, resolve_tasks
 
 #: Registered policies by name -> zero-argument factory.
@@ -89,10 +94,14 @@ def _video_writer(path: Path, size: tuple[int, int], fps: float):
 
 
 def run_episode(twin, policy, task: str, seed: int, max_steps: int, video: Path | None = None):
-    """Reset, prepare `task`, roll the policy until success or `max_steps`; (success, length)."""
+    """Reset, prepare `task`, roll the policy until success or `max_steps`; (success, length).
+
+    Seeds the process-wide random generators from `seed` (see `parallel.seed_globals`).
+    """
     t = get_task(task)
     twin.reset(seed=seed)
     start = prepare_task(twin, t, np.random.default_rng([seed, 1]))
+    seed_globals(seed)
     policy.reset(task)
     return _roll(twin, policy, t, start, max_steps, video)
 
@@ -118,31 +127,46 @@ def _roll(twin, policy, task, start, max_steps: int, video: Path | None) -> tupl
             renderer.close()
 
 
-def _run_jobs(args: tuple) -> list[Episode]:
-    """Worker: one twin, many episodes. args = (policy, config, jobs, max_steps, video_dir)."""
-    policy_spec, config, jobs, max_steps, video_dir = args
-    policy = make_policy(policy_spec)
-    twin = _make_twin(policy, config)
+class _Runner:
+    """One policy and its twin, built once per process and reused for every chunk of work."""
+
+    def __init__(self, token: str, policy: PolicySpec, config: TwinConfig | None) -> None:
+        self.token = token  # identifies the evaluate call that built it
+        self.policy = make_policy(policy)
+        self.twin = _make_twin(self.policy, config)
+
+
+_RUNNER: _Runner | None = None  # of a spawned worker process
+
+
+def _worker_runner(token: str, policy: PolicySpec, config: TwinConfig | None) -> _Runner:
+    global _RUNNER
+    if _RUNNER is None or _RUNNER.token != token:
+        _RUNNER = None  # free the previous twin before building the next
+        _RUNNER = _Runner(token, policy, config)
+    return _RUNNER
+
+
+def _run_jobs(args: tuple, runner: _Runner | None = None) -> list[Episode]:
+    """Episodes of one chunk. args = (token, policy, config, jobs, max_steps, video_dir)."""
+    token, policy_spec, config, jobs, max_steps, video_dir = args
+    if runner is None:  # in a spawned worker
+        runner = _worker_runner(token, policy_spec, config)
     out = []
-    for task, index, seed, record in jobs:
-        video = Path(video_dir) / f"{task}_{index:03d}.mp4" if record and video_dir else None
-        success, length = run_episode(twin, policy, task, seed, max_steps, video)
-        out.append(Episode(task, index, seed, success, length, str(video) if video else None))
+    with preserved_globals():
+        for task, index, seed, record in jobs:
+            video = Path(video_dir) / f"{task}_{index:03d}.mp4" if record and video_dir else None
+            success, length = run_episode(runner.twin, runner.policy, task, seed, max_steps, video)
+            out.append(Episode(task, index, seed, success, length, str(video) if video else None))
     return out
 
 
-def _map(fn: Callable, chunks: list, workers: int) -> list:
-    if workers <= 1 or len(chunks) <= 1:
-        return [fn(c) for c in chunks]
-    import multiprocessing as mp
-
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        return list(pool.map(fn, chunks))
-
-
-def _split(items: list, workers: int) -> list[list]:
-    n = max(1, min(workers, len(items)))
-    return [items[i::n] for i in range(n)]
+def _run_parallel(fn: Callable, policy: PolicySpec, config, payloads: list, workers: int):
+    """`fn((token, policy, config, *payload))` for each payload, over `workers` processes."""
+    token = uuid.uuid4().hex
+    runner = _Runner(token, policy, config)  # also fails early on a bad policy, in this process
+    chunks = [(token, policy, config, *p) for p in payloads]
+    return run_chunks(fn, functools.partial(fn, runner=runner), chunks, workers)
 
 
 def evaluate(
@@ -158,6 +182,9 @@ def evaluate(
 ) -> dict[str, Any]:
     """Success per task with 95% Wilson intervals and episode lengths.
 
+    `workers` processes run the episodes: this one and `workers - 1` spawned ones. Results do
+    not depend on `workers` (see the module docstring).
+
     Returns `{"tasks": {name: {"success_rate", "ci95", "episodes", "successes", "mean_length",
     "lengths", "videos"}}, "overall": {...}, "seed", "workers", "elapsed_s"}`.
     """
@@ -166,7 +193,6 @@ def evaluate(
         raise ConfigError(
             f"expected episodes, workers, max_steps >= 1, found {episodes}, {workers}, {max_steps}"
         )
-    make_policy(policy)  # fail early on a bad name, in this process
     order = list(TASKS)
     jobs = [
         (
@@ -179,9 +205,9 @@ def evaluate(
         for i in range(episodes)
     ]
     t0 = time.perf_counter()
-    chunks = [(policy, config, c, max_steps, video_dir) for c in _split(jobs, workers)]
+    payloads = [(c, max_steps, video_dir) for c in split(jobs, workers)]
     results = sorted(
-        (e for part in _map(_run_jobs, chunks, workers) for e in part),
+        (e for part in _run_parallel(_run_jobs, policy, config, payloads, workers) for e in part),
         key=lambda e: (names.index(e.task), e.index),
     )
     per_task = {}
@@ -215,30 +241,33 @@ def evaluate(
     }
 
 
-def _run_chains(args: tuple) -> list[dict[str, Any]]:
-    """Worker: CALVIN-style chains. args = (policy, config, [(index, seed)], length, max_steps)."""
-    policy_spec, config, jobs, length, max_steps = args
-    policy = make_policy(policy_spec)
-    twin = _make_twin(policy, config)
+def _run_chains(args: tuple, runner: _Runner | None = None) -> list[dict[str, Any]]:
+    """CALVIN-style chains. args = (token, policy, config, [(index, seed)], length, max_steps)."""
+    token, policy_spec, config, jobs, length, max_steps = args
+    if runner is None:  # in a spawned worker
+        runner = _worker_runner(token, policy_spec, config)
+    twin, policy = runner.twin, runner.policy
     out = []
-    for index, seed in jobs:
-        rng = np.random.default_rng(seed)
-        twin.reset(seed=seed)
-        done: list[str] = []
-        completed = 0
-        for _ in range(length):
-            state = twin.get_state()
-            options = [t for t in TASKS.values() if t.name not in done and t.feasible(state)]
-            if not options:
-                break
-            task = options[int(rng.integers(len(options)))]
-            done.append(task.name)
-            policy.reset(task.name)
-            success, _ = _roll(twin, policy, task, state, max_steps, None)
-            if not success:
-                break
-            completed += 1
-        out.append({"index": index, "seed": seed, "tasks": done, "completed": completed})
+    with preserved_globals():
+        for index, seed in jobs:
+            rng = np.random.default_rng(seed)
+            twin.reset(seed=seed)
+            seed_globals(seed)
+            done: list[str] = []
+            completed = 0
+            for _ in range(length):
+                state = twin.get_state()
+                options = [t for t in TASKS.values() if t.name not in done and t.feasible(state)]
+                if not options:
+                    break
+                task = options[int(rng.integers(len(options)))]
+                done.append(task.name)
+                policy.reset(task.name)
+                success, _ = _roll(twin, policy, task, state, max_steps, None)
+                if not success:
+                    break
+                completed += 1
+            out.append({"index": index, "seed": seed, "tasks": done, "completed": completed})
     return out
 
 
@@ -259,12 +288,10 @@ def evaluate_chains(
     """
     if chains < 1 or length < 1:
         raise ConfigError(f"expected chains >= 1 and length >= 1, found {chains}, {length}")
-    make_policy(policy)
     jobs = [(i, episode_seed(seed, 10_000, i)) for i in range(chains)]
-    args = [(policy, config, c, length, max_steps) for c in _split(jobs, workers)]
-    runs = sorted(
-        (r for part in _map(_run_chains, args, workers) for r in part), key=lambda r: r["index"]
-    )
+    payloads = [(c, length, max_steps) for c in split(jobs, workers)]
+    parts = _run_parallel(_run_chains, policy, config, payloads, workers)
+    runs = sorted((r for part in parts for r in part), key=lambda r: r["index"])
     completed = np.array([r["completed"] for r in runs])
     return {
         "success_at": {str(k): float(np.mean(completed >= k)) for k in range(1, length + 1)},

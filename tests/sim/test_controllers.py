@@ -111,3 +111,24 @@ def test_control_rate_sets_physics_substeps():
     tw.step(np.zeros(6).tolist() + [1.0])
     assert tw.data.time - t0 == pytest.approx(0.05)
     assert mujoco.mj_stateSize(tw.model, mujoco.mjtState.mjSTATE_INTEGRATION) > 0
+
+
+def test_ik_step_matches_the_damped_least_squares_formula(twin):
+    # solve() computes p + J+ (e - J p); the textbook form is J+ e + (I - J+ J) p.
+    ik = twin.ik
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        q = np.array(twin.data.qpos)
+        q[ik.qadr] = HOME_QPOS + rng.normal(0, 0.1, 7)
+        pos, quat, jac = ik.forward(q)
+        target_pos = pos + rng.normal(0, 0.02, 3)
+        target_quat = rotate_quat(quat, rng.normal(0, 0.05, 3))
+        err = np.concatenate([target_pos - pos, quat_error(target_quat, quat)])
+        pinv = jac.T @ np.linalg.inv(jac @ jac.T + ik.damping**2 * np.eye(6))
+        pull = ik.posture_gain * (ik.posture - q[ik.qadr])
+        dq = pinv @ err + (np.eye(7) - pinv @ jac) @ pull
+        expected = np.clip(q[ik.qadr] + dq, ik.lower, ik.upper)
+        res = ik.solve(q, target_pos, target_quat)
+        np.testing.assert_allclose(res.qpos, expected, atol=1e-12)
+        assert res.iterations == 1 and res.error == pytest.approx(np.linalg.norm(err))
+        np.testing.assert_allclose(dls_step(jac, err, ik.damping), pinv @ err, atol=1e-12)
