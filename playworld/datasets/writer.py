@@ -117,10 +117,6 @@ class EpisodeWriter:
             buf = self.buffers[key]
             buf.rows[buf.n] = value
             buf.n += 1
-            if key in self.image_sums:
-                px = value[::IMAGE_STRIDE, ::IMAGE_STRIDE].reshape(-1, value.shape[2]) / 255.0
-                self.image_sums[key][0] += px.mean(axis=0)
-                self.image_sums[key][1] += (px**2).mean(axis=0)
             if buf.n == buf.block:
                 self._submit(key, buf, recycle=True)
                 self.buffers[key] = self._new_buffer(key, buf.end)
@@ -176,6 +172,11 @@ class EpisodeWriter:
             if arr.shape[0] < stop:
                 arr.resize((stop, *arr.shape[1:]))
             arr[start:stop] = rows
+            if key in self.image_sums:  # per-channel pixel statistics, off the caller's thread
+                px = rows[:, ::IMAGE_STRIDE, ::IMAGE_STRIDE].reshape(len(rows), -1, rows.shape[-1])
+                px = px / 255.0
+                self.image_sums[key][0] += px.mean(axis=1).sum(axis=0)
+                self.image_sums[key][1] += (px**2).mean(axis=1).sum(axis=0)
         except BaseException as e:  # surfaced on the caller's thread by _raise_background_error
             self._error = e
         finally:
