@@ -95,12 +95,8 @@ class _Unchecked(PlayStore):
     """A PlayStore that opens although arrays are shorter than the commit record, so that
     `validate` can list every short array instead of stopping at the first one."""
 
-    def refresh(self) -> None:
-        arrays, self._arrays = self._arrays, {}  # the length check loops over these
-        try:
-            super().refresh()
-        finally:
-            self._arrays = arrays
+    def _check_lengths(self, ends: np.ndarray) -> None:
+        pass
 
 
 def chunk_key(store: PlayStore, key: str, row: int) -> str:

@@ -130,14 +130,6 @@ class PlayStore:
         except (KeyError, TypeError, ValueError) as e:
             raise StoreFormatError(f"{url}: malformed store attributes ({e})") from e
         self._arrays: dict[str, zarr.Array] = {}
-        for key in self.features:
-            try:
-                arr = group[f"data/{key}"]
-            except KeyError:
-                raise StoreFormatError(f"{url}: feature {key!r} has no array data/{key}") from None
-            if not isinstance(arr, zarr.Array) or arr.shape[1:] != self.features[key].shape:
-                raise StoreFormatError(f"{url}: data/{key} does not match its feature description")
-            self._arrays[key] = arr.with_config(ARRAY_CONFIG)
         self.refresh()
 
     # -- construction --------------------------------------------------------------------------
@@ -305,15 +297,34 @@ class PlayStore:
         if self._writer is None:
             # A reader: the writer may have grown the arrays since. Arrays grow before the commit
             # record names their rows, so arrays read after the record always hold its rows.
-            for key, arr in self._arrays.items():
-                reopened = zarr.open_array(arr.store_path, mode="r" if arr.read_only else "r+")
-                self._arrays[key] = reopened.with_config(ARRAY_CONFIG)
+            self._open_arrays()
+        self._check_lengths(ends)
+        self._ends, self._episodes, self._stats_rec = ends, episodes, stats
+
+    def _check_lengths(self, ends: np.ndarray) -> None:
+        """Every array holds the rows the commit record names (`validate` lists them instead)."""
         for key, arr in self._arrays.items():
             if len(ends) and arr.shape[0] < ends[-1]:
                 raise StoreFormatError(
-                    f"{self.url}: data/{key} has {arr.shape[0]} rows, the commit record needs {ends[-1]}"
+                    f"{self.url}: data/{key} has {arr.shape[0]} rows, "
+                    f"the commit record needs {ends[-1]}"
                 )
-        self._ends, self._episodes, self._stats_rec = ends, episodes, stats
+
+    def _open_arrays(self) -> None:
+        """(Re)open every feature's array, checking it exists and matches its description."""
+        mode = "r" if self.mode == "r" else "r+"
+        for key, feature in self.features.items():
+            try:
+                arr = zarr.open_array(self._group.store_path / f"data/{key}", mode=mode)
+            except (FileNotFoundError, KeyError, zarr.errors.ArrayNotFoundError):
+                raise StoreFormatError(
+                    f"{self.url}: feature {key!r} has no array data/{key}"
+                ) from None
+            if arr.shape[1:] != feature.shape:
+                raise StoreFormatError(
+                    f"{self.url}: data/{key} does not match its feature description"
+                )
+            self._arrays[key] = arr.with_config(ARRAY_CONFIG)
 
     @property
     def episode_ends(self) -> np.ndarray:
