@@ -47,6 +47,7 @@ from playworld.datasets.backend import (
 )
 from playworld.datasets.episode import Episode
 from playworld.datasets.features import Feature, Features, check_value, parse_features
+from playworld.datasets.shards import ShardReader
 from playworld.datasets.writer import EpisodeWriter
 from playworld.errors import (
     FeatureError,
@@ -325,6 +326,7 @@ class PlayStore:
                     f"{self.url}: data/{key} does not match its feature description"
                 )
             self._arrays[key] = arr.with_config(ARRAY_CONFIG)
+        self._readers: dict[str, ShardReader | None] = {}
 
     @property
     def episode_ends(self) -> np.ndarray:
@@ -397,7 +399,10 @@ class PlayStore:
                     "run `playworld store validate` for the whole list"
                 )
         try:
-            return arr[start:stop]
+            reader = self._readers.get(key, False)
+            if reader is False:  # built on first read: camera shards decode without zarr's
+                reader = self._readers[key] = ShardReader.for_array(arr)  # per-chunk machinery
+            return arr[start:stop] if reader is None else reader.read(start, stop)
         except Exception as e:
             raise StoreFormatError(
                 f"{self.url}: cannot decode feature {key!r} rows {start}:{stop} ({self._where(start)}) "

@@ -4,13 +4,13 @@ Why blocks: a zarr shard (or chunk) written in pieces is rewritten whole for eve
 per-step writes cost O(shard) each. Each key buffers rows from a block boundary (a shard of
 frames for cameras, a chunk of rows for vectors) and writes the block once it is full. A commit
 also writes the rows of partial blocks, so that every step of a committed episode is in the
-store; the next write of that block sends only the rows written since, and zarr merges them into
-the shard at the byte level (frames already on disk are not compressed again).
+store; the next write of that block sends only the rows written since, which are merged into the
+shard at the byte level (frames already on disk are not compressed again).
 
 Why threads: compressing a block of frames takes a second or so; `append` only copies the step
 into the buffer and hands full blocks to a background thread per key (writes of one key stay in
-order; zarr compresses the chunks of a block in parallel in its own threads; one key's fsync
-overlaps another key's compression). At most ``max_pending`` blocks per key are in flight; beyond
+order; the frames of a block are compressed in parallel by a shared pool, see shards.py; one
+key's fsync overlaps another key's compression). At most ``max_pending`` blocks per key are in flight; beyond
 that `append` waits, so memory stays bounded when the disk is slower than the recording.
 Block buffers are recycled: a fresh 256-frame buffer costs ~0.8 ms per frame in page faults.
 """
@@ -26,6 +26,7 @@ import numpy as np
 import zarr
 
 from playworld.datasets.features import Feature, check_value
+from playworld.datasets.shards import ShardWriter
 from playworld.datasets.stats import IMAGE_STRIDE
 from playworld.errors import FeatureError, StoreError
 
@@ -69,6 +70,9 @@ class EpisodeWriter:
         self.features = dict(features)
         self.blocks = dict(blocks)
         self.max_pending = max_pending
+        # Camera shards are encoded and written by ShardWriter (same bytes as zarr, a fraction
+        # of zarr's per-chunk CPU); other arrays and layouts go through zarr.
+        self._shard_writers = {k: ShardWriter.for_array(a) for k, a in self.arrays.items()}
         self._pools = {
             k: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"playstore-{k}")
             for k in arrays
@@ -171,7 +175,11 @@ class EpisodeWriter:
             stop = start + len(rows)
             if arr.shape[0] < stop:
                 arr.resize((stop, *arr.shape[1:]))
-            arr[start:stop] = rows
+            shard_writer = self._shard_writers[key]
+            if shard_writer is not None:
+                shard_writer.write(start, rows)
+            else:
+                arr[start:stop] = rows
             if key in self.image_sums:  # per-channel pixel statistics, off the caller's thread
                 px = rows[:, ::IMAGE_STRIDE, ::IMAGE_STRIDE].reshape(len(rows), -1, rows.shape[-1])
                 px = px / 255.0
