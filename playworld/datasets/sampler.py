@@ -150,10 +150,14 @@ class WindowSampler:
 def split_episodes(
     num_episodes: int, val_ratio: float, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Split episode indices into train and validation sets, deterministically for a seed.
+    """Split episode indices into train and validation sets, deterministically for a seed, and
+    stable as a store grows: episodes recorded later never move an earlier one to the other side.
 
-    ``round(num_episodes * val_ratio)`` episodes go to validation, at least one when
-    ``val_ratio > 0`` and never all of them (training keeps at least one).
+    Each episode draws a fixed number in [0, 1) from ``(seed, episode index)`` (a hash, not a
+    permutation of all episodes) and goes to validation when it is below ``val_ratio``; about
+    ``num_episodes * val_ratio`` do. Two rules keep both sides usable in small stores: with
+    ``val_ratio > 0`` and at least two episodes, validation gets at least one (the lowest draw)
+    and training keeps at least one (the highest).
 
     Returns:
         train, val: sorted int64 arrays of episode indices, disjoint, together ``0..num_episodes-1``.
@@ -168,8 +172,27 @@ def split_episodes(
         )
     if not 0.0 <= val_ratio < 1.0:
         raise ConfigError(f"val_ratio must be in [0, 1), got {val_ratio}")
-    n_val = 0
-    if val_ratio > 0:
-        n_val = min(max(1, round(num_episodes * val_ratio)), num_episodes - 1)
-    perm = np.random.default_rng(seed).permutation(num_episodes)
-    return np.sort(perm[n_val:]).astype(np.int64), np.sort(perm[:n_val]).astype(np.int64)
+    draws = episode_draws(num_episodes, seed)
+    is_val = draws < val_ratio
+    if val_ratio > 0 and num_episodes > 1:
+        is_val[np.argmin(draws)] = True
+        is_val[np.argmax(draws)] = False
+    else:
+        is_val[:] = False
+    index = np.arange(num_episodes, dtype=np.int64)
+    return index[~is_val], index[is_val]
+
+
+def episode_draws(num_episodes: int, seed: int) -> np.ndarray:
+    """A number in [0, 1) per episode that depends only on ``(seed, episode index)``
+    (SplitMix64 of the two; vectorised, wrap-around uint64 arithmetic)."""
+    with np.errstate(over="ignore"):
+        x = np.arange(num_episodes, dtype=np.uint64) + np.uint64(seed % 2**64) * np.uint64(
+            0x9E3779B97F4A7C15
+        )
+        for _ in range(2):  # two rounds: neighbouring indices and seeds decorrelate
+            x = x + np.uint64(0x9E3779B97F4A7C15)
+            x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(11)).astype(np.float64) / float(2**53)

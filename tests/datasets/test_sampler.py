@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from playworld.datasets.sampler import WindowSampler, split_episodes
+from playworld.datasets.sampler import WindowSampler, episode_draws, split_episodes
 from playworld.errors import ConfigError, PlayworldError
 
 
@@ -175,10 +175,28 @@ def test_split_is_deterministic_disjoint_and_complete(n, ratio, seed):
     assert not set(train.tolist()) & set(val.tolist())
     assert sorted(train.tolist() + val.tolist()) == list(range(n))
     assert (np.diff(train) > 0).all() and (np.diff(val) > 0).all()
-    if ratio == 0:
+    if ratio == 0 or n == 1:
         assert len(val) == 0
-    elif n > 1:
-        assert len(val) == min(max(1, round(n * ratio)), n - 1)
+    else:
+        assert 1 <= len(val) <= n - 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(2, 300), st.integers(1, 300), st.floats(0.01, 0.5), st.integers(0, 2**31))
+def test_split_is_stable_as_episodes_are_added(n, more, ratio, seed):
+    """Recording more episodes never moves an earlier one to the other side (outside the
+    small-store rules: at least one episode on each side)."""
+    natural = lambda m: set(np.flatnonzero(episode_draws(m, seed) < ratio).tolist())  # noqa: E731
+    _, val = split_episodes(n, ratio, seed)
+    _, val_more = split_episodes(n + more, ratio, seed)
+    if 0 < len(natural(n)) < n and 0 < len(natural(n + more)) < n + more:
+        assert set(val.tolist()) == natural(n)
+        assert set(val_more.tolist()) & set(range(n)) == set(val.tolist())
+
+
+def test_split_holds_out_about_the_ratio():
+    _, val = split_episodes(10_000, 0.1, 0)
+    assert 900 < len(val) < 1100
 
 
 def test_split_depends_on_seed_and_validates():

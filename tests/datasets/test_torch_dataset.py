@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from playworld.datasets import Feature, PlayStore, PlayWindowDataset
+from playworld.datasets import Feature, PlayStore, PlayWindowDataset, split_episodes
 from playworld.errors import ConfigError, FeatureError
 
 LENGTHS = [13, 7, 20, 9, 11, 6]
@@ -161,9 +161,8 @@ def test_splits_are_episode_level_disjoint_and_deterministic(store):
     assert len(train) + len(val) == len(everything)
     ep_train = {int(train[i]["episode_index"]) for i in range(len(train))}
     ep_val = {int(val[i]["episode_index"]) for i in range(len(val))}
-    assert (
-        len(ep_val) == 2 and not ep_train & ep_val and ep_train | ep_val == set(range(len(LENGTHS)))
-    )
+    assert ep_val and not ep_train & ep_val and ep_train | ep_val == set(range(len(LENGTHS)))
+    assert ep_val == set(split_episodes(len(LENGTHS), 0.34, 3)[1].tolist())
     assert set(train.episodes.tolist()) == ep_train
     again = PlayWindowDataset(path, split="val", **kw)
     assert np.array_equal(again.episodes, val.episodes)
