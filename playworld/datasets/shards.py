@@ -52,7 +52,7 @@ def _pool() -> ThreadPoolExecutor:
     """One compression pool per process, shared by every key (as zarr shares its own)."""
     global _POOL
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(default_threads(), thread_name_prefix="playstore-codec")
+        _POOL = ThreadPoolExecutor(default_threads(), thread_name_prefix="playworld-codec")
     return _POOL
 
 

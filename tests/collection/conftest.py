@@ -11,6 +11,8 @@ import pytest
 import playworld.sim  # noqa: F401 - picks the headless GL backend before mujoco loads
 from playworld.hardware.profiles import robot_from_profile
 
+# Threads each object must stop. Not in the list: the process-wide pools started once and kept,
+# zarr's ("zarr_pool") and the shard codec pool ("playworld-codec", datasets/shards.py).
 OURS = ("standin", "store-writer", "watchdog", "playstore", "capture", "keyboard", "autoplay")
 
 

@@ -8,23 +8,15 @@ terminal, and checks the store it leaves: episode lengths and metadata, SIGKILL 
 
 from __future__ import annotations
 
-import importlib.util
 import signal
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from recorder import Recorder  # tests/collection, on pytest's pythonpath
 
 from playworld.datasets import PlayStore
 from playworld.datasets.maintenance import repair, validate
-
-spec = importlib.util.spec_from_file_location("recorder", Path(__file__).with_name("recorder.py"))
-recorder = importlib.util.module_from_spec(spec)
-sys.modules["recorder"] = recorder
-spec.loader.exec_module(recorder)
-Recorder = recorder.Recorder
 
 pytestmark = pytest.mark.timeout(180)
 

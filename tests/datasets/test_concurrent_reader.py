@@ -8,28 +8,15 @@ open, and compares every episode it sees with the regenerated data.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from pathlib import Path
-from types import ModuleType
 
+import crash_writer as cw  # tests/datasets, on pytest's pythonpath
 import numpy as np
 import pytest
 
 from playworld.datasets import PlayStore
 
-
-def _load(name: str) -> ModuleType:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-cw = _load("crash_writer")
 SEED = 77
 REFRESH_BURST = 8
 

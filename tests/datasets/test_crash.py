@@ -9,29 +9,17 @@ uncommitted tail, `repair` trims it, and a resumed writer carries on from there.
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import signal
-import sys
 import time
 from pathlib import Path
 from types import ModuleType
 
+import crash_writer as cw  # tests/datasets, on pytest's pythonpath
 import pytest
 
 from playworld.datasets import PlayStore
 
-
-def _load(name: str) -> ModuleType:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-cw = _load("crash_writer")
 SEED = 1234
 CREATE = ("--create", "--seed", str(SEED))
 SIGINT_EXIT = (1, -signal.SIGINT, 130)  # KeyboardInterrupt: re-raised as the signal, or status 1

@@ -9,31 +9,19 @@ do not compress and the disk really fills. Needs root (to mount); skipped with t
 from __future__ import annotations
 
 import errno
-import importlib.util
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
+import crash_writer as cw  # tests/datasets, on pytest's pythonpath
 import pytest
 
 from playworld.datasets import PlayStore
 from playworld.errors import StoreError
 
-
-def _load(name: str) -> ModuleType:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-cw = _load("crash_writer")
 SEED = 99
 PAGE = 4096  # tmpfs accounts space in pages
 STEPS = 20  # per attempt in the sweep: 3 shards of frames, 2 chunks per vector, the record
