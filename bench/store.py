@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from frames import render_frames  # noqa: E402
 
 from playworld.datasets import Feature, PlayStore  # noqa: E402
+from playworld.datasets.shards import default_threads  # noqa: E402
 
 FPS = 30
 H, W = 480, 640
@@ -47,14 +48,6 @@ FEATURES = {
     STATE: Feature((25,), "float32", "state", "rad, m"),
     ACTION: Feature((7,), "float32", "action", "m, rad"),
 }
-
-
-def zarr_threads() -> int:
-    """Threads zarr compresses with (its default pool: min(32, cores + 4))."""
-    import zarr
-
-    n = zarr.config.get("threading.max_workers")
-    return int(n) if n else min(32, (os.cpu_count() or 1) + 4)
 
 
 def make_steps(frames: dict[str, np.ndarray], n: int) -> list[dict[str, np.ndarray]]:
@@ -92,13 +85,14 @@ def bench_append(path: Path, steps: list[dict], n_steps: int, episode_len: int) 
 
 def bench_codec(steps: list[dict], n_steps: int) -> float:
     """Steps/s of compressing the same frames with the store's default codec (zstd level 1 with
-    checksum, the numcodecs object zarr's ZstdCodec calls), in memory, zarr's thread count."""
+    checksum, the numcodecs object zarr's ZstdCodec calls), in memory, with the store's thread
+    count (zarr's: min(32, cores + 4) unless configured)."""
     import numcodecs
 
     codec = numcodecs.Zstd(level=1, checksum=True)
     frames = [s[c] for s in steps for c in CAMERAS]
     n = 2 * n_steps
-    with ThreadPoolExecutor(zarr_threads()) as pool:
+    with ThreadPoolExecutor(default_threads()) as pool:
         t0 = time.perf_counter()
         list(pool.map(lambda i: len(codec.encode(frames[i % len(frames)])), range(n), chunksize=8))
         dt = time.perf_counter() - t0

@@ -7,13 +7,16 @@ frame on top of the 1.7 ms the compression itself costs, so the writer's own wor
 the compression. `ShardWriter` produces the same bytes (the zarr v3 ``sharding_indexed`` format:
 the compressed chunks back to back, then an index of ``(offset, nbytes)`` little-endian uint64
 pairs and its crc32c) by calling the codec directly from a thread pool, and writes the shard
-through the array's own zarr store (atomic and fsynced for local stores, see backend.py).
-Everything else (reading, metadata, resizing, validation) stays with zarr; tests check that the
-shards are byte-identical to those zarr writes itself.
+through the array's own zarr store (atomic and fsynced for local stores, see backend.py); tests
+check that the shards are byte-identical to those zarr writes itself. `ShardReader` reads a range
+of frames with one read of each shard's index and one of the bytes of those frames, decoding them
+in parallel straight into the result (and, unlike zarr, refuses a frame missing from its shard
+instead of returning zeros). Everything else (metadata, resizing, validation, maintenance) stays
+with zarr, and any zarr reader opens what this module writes.
 
 Only the layout the store creates for images is handled here: one frame per chunk, the index at
-the end with crc32c, and a lossless codec of the zarr spec (``zstd`` or none). `ShardWriter.for_array`
-returns ``None`` for anything else, and the caller writes through zarr.
+the end with crc32c, uint8, and a lossless codec of the zarr spec (``zstd`` or none).
+``for_array`` returns ``None`` for anything else, and the caller goes through zarr.
 """
 
 from __future__ import annotations
