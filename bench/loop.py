@@ -60,7 +60,7 @@ def record(robot, cameras: dict, fps: float, seconds: float, store_dir: Path) ->
     """Run the loop for `seconds` with recording on (one episode); the measured figures."""
     loop = ControlLoop(robot, Wave(fps), fps, cameras=cameras)
     store = PlayStore.create(store_dir, loop.features, fps=fps)
-    writer = StoreWriter(store, max_queue=math.ceil(4 * fps))
+    writer = StoreWriter(store, max_queue=math.ceil(4 * fps), frame_process=True)
     loop.writer = writer
     cpu0 = time.process_time()
     try:

@@ -240,7 +240,9 @@ class RecordSession:
                 if twin is not None:
                     info["twin"] = twin.config.to_dict()
                 self.store = open_store(cfg, self.loop.features, info)
-                self.writer = StoreWriter(self.store, max_queue=max(8, math.ceil(4 * cfg.fps)))
+                self.writer = StoreWriter(
+                    self.store, max_queue=max(8, math.ceil(4 * cfg.fps)), frame_process=True
+                )
                 self.loop.writer = self.writer
                 if main_thread:
                     signal.signal(signal.SIGINT, self._on_sigint)

@@ -6,7 +6,9 @@
         future = writer.commit(meta)     # resolves to the episode index once it is durable
         writer.discard()
 
-One thread owns the store and applies the messages in order. Steps wait in a bounded queue
+One thread owns the store and applies the messages in order. With ``frame_process=True`` (the
+recorder's real-time loops) the store compresses and writes camera frames in a child process,
+see `playworld.datasets.frame_process`. Steps wait in a bounded queue
 (`max_queue` steps); when it is full, `put` refuses the step at once and counts it, so a slow
 disk shows up as dropped steps in the episode metadata (`writer_dropped_steps`) and in the live
 status, never as a slower loop. Control messages (begin / commit / discard) are never refused.
@@ -42,9 +44,18 @@ class StoreWriter:
     appended, `cpu_s` CPU seconds the writer thread spent, `busy_s` wall seconds it worked.
     """
 
-    def __init__(self, store: Any, max_queue: int = 120, name: str = "store-writer") -> None:
+    def __init__(
+        self,
+        store: Any,
+        max_queue: int = 120,
+        name: str = "store-writer",
+        *,
+        frame_process: bool = False,
+    ) -> None:
         if max_queue < 1:
             raise StoreError(f"expected max_queue >= 1 step, found {max_queue}")
+        if frame_process:  # camera frames compressed and written by a child process
+            store.use_frame_process()
         self.store = store
         self.max_queue = max_queue
         self._messages: deque[tuple[str, Any, Any]] = deque()

@@ -34,7 +34,7 @@ warnings.filterwarnings(
 )
 
 
-def _put_durable(path: Path, value: Buffer, exclusive: bool) -> int:
+def put_durable(path: Path, value: Buffer, exclusive: bool) -> int:
     """Write ``path`` atomically (temp file, fsync, rename, fsync of the directory)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.partial")
@@ -69,7 +69,7 @@ class DurableLocalStore(LocalStore):
         if not self._is_open:
             await self._open()
         self._check_writable()
-        await asyncio.to_thread(_put_durable, self.root / key, value, exclusive)
+        await asyncio.to_thread(put_durable, self.root / key, value, exclusive)
 
 
 def local_path(path_or_url: str | os.PathLike[str]) -> Path | None:

@@ -47,7 +47,8 @@ from playworld.datasets.backend import (
 )
 from playworld.datasets.episode import Episode
 from playworld.datasets.features import Feature, Features, check_value, parse_features
-from playworld.datasets.shards import ShardReader
+from playworld.datasets.frame_process import FrameWriterProcess
+from playworld.datasets.shards import ShardReader, ShardWriter
 from playworld.datasets.writer import EpisodeWriter
 from playworld.errors import (
     FeatureError,
@@ -111,6 +112,7 @@ class PlayStore:
         self.mode = mode
         self._lock = lock
         self._writer: EpisodeWriter | None = None
+        self._frame_process = False
         self._in_episode = False
         attrs = group.attrs.asdict().get("playworld")
         if not isinstance(attrs, dict) or attrs.get("format") != FORMAT_NAME:
@@ -424,12 +426,42 @@ class PlayStore:
         return sync(self._group.store.getsize(key)) if sync(self._group.store.exists(key)) else None
 
     # -- writing -------------------------------------------------------------------------------
-    def _require_writer(self) -> EpisodeWriter:
+    def _require_writer_mode(self) -> None:
         if self.mode != "a":
             raise StoreError(f"{self.url} is open read-only; open it with mode='a' to record")
+
+    def _require_writer(self) -> EpisodeWriter:
+        self._require_writer_mode()
         if self._writer is None:
-            self._writer = EpisodeWriter(self._arrays, self.features, self.blocks, self.num_steps)
+            frames = None
+            if self._frame_process:
+                frames = self._start_frame_process()
+            self._writer = EpisodeWriter(
+                self._arrays, self.features, self.blocks, self.num_steps, frame_process=frames
+            )
         return self._writer
+
+    def use_frame_process(self) -> None:
+        """Compress and write camera frames in a child process from the next episode on (see
+        `playworld.datasets.frame_process`): for real-time recording, where that work must stay
+        off the control loop's process. Local stores only; elsewhere it changes nothing."""
+        self._require_writer_mode()
+        if not self._frame_process:
+            self._frame_process = True
+            if self._writer is not None and not self._in_episode:
+                self._writer.close()
+                self._writer = None
+
+    def _start_frame_process(self) -> FrameWriterProcess | None:
+        root = local_path(self.url)
+        keys = {
+            k: f"data/{k}"
+            for k, arr in self._arrays.items()
+            if self.features[k].is_image and ShardWriter.for_array(arr) is not None
+        }
+        if root is None or not keys:
+            return None
+        return FrameWriterProcess(root, keys)
 
     def begin_episode(self) -> None:
         """Start recording an episode (an episode in progress must be committed or discarded first)."""

@@ -26,6 +26,7 @@ import numpy as np
 import zarr
 
 from playworld.datasets.features import Feature, check_value
+from playworld.datasets.frame_process import FrameWriterProcess
 from playworld.datasets.shards import ShardWriter
 from playworld.datasets.stats import IMAGE_STRIDE
 from playworld.errors import FeatureError, StoreError
@@ -65,6 +66,7 @@ class EpisodeWriter:
         blocks: Mapping[str, int],
         committed: int,
         max_pending: int = 1,
+        frame_process: FrameWriterProcess | None = None,
     ) -> None:
         self.arrays = dict(arrays)
         self.features = dict(features)
@@ -73,6 +75,8 @@ class EpisodeWriter:
         # Camera shards are encoded and written by ShardWriter (same bytes as zarr, a fraction
         # of zarr's per-chunk CPU); other arrays and layouts go through zarr.
         self._shard_writers = {k: ShardWriter.for_array(a) for k, a in self.arrays.items()}
+        # Or by a child process (real-time recording): see frame_process.py.
+        self.frame_process = frame_process
         self._pools = {
             k: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"playstore-{k}")
             for k in arrays
@@ -147,6 +151,8 @@ class EpisodeWriter:
         finally:
             for pool in self._pools.values():
                 pool.shutdown(wait=True)
+            if self.frame_process is not None:
+                self.frame_process.close()
 
     # -- background writes -------------------------------------------------------------------
     def _new_buffer(self, key: str, start: int) -> _KeyBuffer:
@@ -176,15 +182,15 @@ class EpisodeWriter:
             if arr.shape[0] < stop:
                 arr.resize((stop, *arr.shape[1:]))
             shard_writer = self._shard_writers[key]
+            if self.frame_process is not None and key in self.frame_process.keys:
+                self.image_sums[key] += self.frame_process.write(key, start, rows)
+                return
             if shard_writer is not None:
                 shard_writer.write(start, rows)
             else:
                 arr[start:stop] = rows
             if key in self.image_sums:  # per-channel pixel statistics, off the caller's thread
-                px = rows[:, ::IMAGE_STRIDE, ::IMAGE_STRIDE].reshape(len(rows), -1, rows.shape[-1])
-                px = px / 255.0
-                self.image_sums[key][0] += px.mean(axis=1).sum(axis=0)
-                self.image_sums[key][1] += (px**2).mean(axis=1).sum(axis=0)
+                self.image_sums[key] += _pixel_sums(rows)
         except BaseException as e:  # surfaced on the caller's thread by _raise_background_error
             self._error = e
         finally:
@@ -195,3 +201,18 @@ class EpisodeWriter:
         if self._error is not None:
             err, self._error = self._error, None
             raise StoreError(f"writing the episode in progress failed: {err}") from err
+
+
+def _pixel_sums(rows: np.ndarray, group: int = 16) -> np.ndarray:
+    """``(2, C)``: over frames, the sum of each frame's mean pixel value and mean squared value
+    (in [0, 1]), from a strided subsample. Integer sums over a few frames at a time: each numpy
+    call is short, so the GIL passes to the control loop between them (one call over a whole
+    shard held it ~15 ms)."""
+    px = rows[:, ::IMAGE_STRIDE, ::IMAGE_STRIDE]
+    per_frame = px.shape[1] * px.shape[2]
+    total = np.zeros((2, rows.shape[-1]), dtype=np.uint64)
+    for i in range(0, len(px), group):
+        g = px[i : i + group].astype(np.uint32)
+        total[0] += g.sum(axis=(0, 1, 2), dtype=np.uint64)
+        total[1] += (g * g).sum(axis=(0, 1, 2), dtype=np.uint64)
+    return total / np.array([[255.0 * per_frame], [255.0**2 * per_frame]])

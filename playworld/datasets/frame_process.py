@@ -1,0 +1,164 @@
+"""Camera shards compressed and written by a child process, for real-time recording.
+
+A recorder's control loop shares its process with the store's writer. Even with the writer's
+threads at a lower priority and the GIL handed over every millisecond, compressing and writing
+a shard of frames in the same process stalled a 30 Hz loop for 12-30 ms a few times a minute
+(measured with `bench/loop.py`: up to 6 dropped camera frames a minute on 2 cores); the same
+writing done by a separate process left the loop's longest tick at 10 ms and dropped nothing.
+So, as diffusion_policy's recorders do, the heavy part moves to a process of its own:
+
+- the store (its lock, metadata, commit record) stays in the recording process, and so do the
+  block buffers that `append` copies steps into;
+- when a block of camera frames is to be written, the store's writer thread for that camera
+  sends the raw frames over a socket to `FrameWriterProcess`'s child, which compresses them and
+  writes the shard (`ShardWriter`: the same bytes, atomic and fsynced), computes the frames'
+  pixel statistics, and answers. The thread waits for the answer, so a commit still makes every
+  step durable before the commit record is written.
+
+The child is started with `subprocess` (``python -c``, calling `_main`), not
+`multiprocessing`, so it never re-imports the recorder's ``__main__``; it exits when the
+recording process closes its end, or dies (kill -9 included). Local stores only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import numpy as np
+
+from playworld.datasets.shards import default_threads
+from playworld.errors import StoreError
+
+#: Niceness of the child where SCHED_IDLE is refused: the recording process's loop wins the CPU.
+CHILD_NICE = 10
+_CHILD = "import sys; from playworld.datasets.frame_process import _main; _main(sys.argv[1])"
+
+
+class FrameWriterProcess:
+    """A child process writing rows of the given image arrays of a local store.
+
+    ``arrays`` maps each key to its array path inside the store (``data/<key>``). `write` is
+    called from one thread per key (the store's writer threads); each key has its own socket.
+    """
+
+    def __init__(self, root: Path, arrays: dict[str, str]) -> None:
+        self.keys = list(arrays)
+        ours, theirs = zip(*(socket.socketpair() for _ in self.keys), strict=True)
+        spec = {
+            "root": str(root),
+            "threads": default_threads(),
+            "arrays": [
+                {"key": k, "path": p, "fd": s.fileno()}
+                for (k, p), s in zip(arrays.items(), theirs, strict=True)
+            ],
+        }
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", _CHILD, json.dumps(spec)],
+                pass_fds=[s.fileno() for s in theirs],
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            for s in theirs:
+                s.close()
+        self._conns = {k: Connection(s.detach()) for k, s in zip(self.keys, ours, strict=True)}
+        self._locks = {k: threading.Lock() for k in self.keys}
+
+    def write(self, key: str, start: int, rows: np.ndarray) -> np.ndarray:
+        """Write ``rows`` (all in one shard) at row ``start``; the ``(2, C)`` pixel sums of the
+        frames (see `writer._pixel_sums`) once they are durable in the store."""
+        conn = self._conns[key]
+        rows = np.ascontiguousarray(rows)
+        with self._locks[key]:
+            try:
+                conn.send(("write", start, len(rows)))
+                conn.send_bytes(memoryview(rows).cast("B"))
+                status, value = conn.recv()
+            except (EOFError, OSError) as e:
+                raise StoreError(
+                    f"the frame writer process stopped (exit status {self._proc.poll()}): {e}"
+                ) from None
+        if status != "ok":
+            raise StoreError(value)
+        return value
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the child after the writes already answered; kill it if it does not exit."""
+        for conn in self._conns.values():
+            conn.close()  # the child sees end-of-file and exits
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+
+# -- the child -------------------------------------------------------------------------------
+def _serve_key(root: str, path: str, conn: Connection) -> None:
+    """Answer one key's write requests until the recording process closes the socket."""
+    import zarr
+
+    from playworld.datasets.backend import DurableLocalStore
+    from playworld.datasets.shards import ShardWriter
+    from playworld.datasets.writer import _pixel_sums
+
+    array = zarr.open_array(DurableLocalStore(root), path=path, mode="r+")
+    writer = ShardWriter.for_array(array)
+    frame_shape = tuple(array.shape[1:])
+    buf = np.empty((array.shards[0], *frame_shape), dtype=array.dtype)
+    while True:
+        try:
+            _, start, n = conn.recv()
+            conn.recv_bytes_into(memoryview(buf).cast("B"))
+        except (EOFError, OSError):
+            return
+        try:
+            if writer is None:
+                raise StoreError(f"{path}: not a layout the frame writer handles")
+            writer.write(start, buf[:n])
+            conn.send(("ok", _pixel_sums(buf[:n])))
+        except Exception as e:  # sent to the recording process, which raises it
+            conn.send(("error", f"{path}: {type(e).__name__}: {e}"))
+
+
+def _lower_priority() -> None:
+    """SCHED_IDLE for this process's threads (those started later inherit it): they run only
+    on CPU time nothing else wants. Safe here, unlike in the recording process, because the
+    child shares no GIL with the loop; a lower nice value where SCHED_IDLE is refused."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        with contextlib.suppress(OSError):
+            os.nice(CHILD_NICE)
+
+
+def _main(spec_json: str) -> None:
+    spec = json.loads(spec_json)
+    _lower_priority()
+    import zarr
+
+    zarr.config.set({"threading.max_workers": spec["threads"]})  # the recorder's choice
+    threads = [
+        threading.Thread(
+            target=_serve_key,
+            args=(spec["root"], a["path"], Connection(a["fd"])),
+            name=f"frame-writer-{a['key']}",
+        )
+        for a in spec["arrays"]
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
