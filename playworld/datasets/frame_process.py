@@ -117,7 +117,8 @@ def _serve_key(root: str, path: str, conn: Connection) -> None:
     array = zarr.open_array(DurableLocalStore(root), path=path, mode="r+")
     writer = ShardWriter.for_array(array)
     frame_shape = tuple(array.shape[1:])
-    buf = np.empty((array.shards[0], *frame_shape), dtype=array.dtype)
+    buf = np.zeros((array.shards[0], *frame_shape), dtype=array.dtype)
+    buf.fill(0)  # pages touched now, not while the recording runs
     while True:
         try:
             _, start, n = conn.recv()
