@@ -129,12 +129,15 @@ def test_the_property_stream_exercises_moves():
     """Guard against a vacuous property test: generated streams do produce checked moves."""
     total = []
 
-    @settings(max_examples=50, deadline=None, database=None)
+    # derandomize: the same 50 streams every run, so the count is a fact about the strategy,
+    # not a draw (random draws gave 98 moves once, under the bound)
+    @settings(max_examples=50, deadline=None, database=None, derandomize=True)
     @given(events=st.lists(event, min_size=20, max_size=60))
     def count(events):
         total.append(run_stream(events))
 
     count()
+    print(f"moves over the 50 streams: {sum(total)}")
     assert sum(total) > 100
 
 
