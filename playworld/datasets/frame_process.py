@@ -74,7 +74,7 @@ class FrameWriterProcess:
 
     def write(self, key: str, start: int, rows: np.ndarray) -> np.ndarray:
         """Write ``rows`` (all in one shard) at row ``start``; the ``(2, C)`` pixel sums of the
-        frames (see `writer._pixel_sums`) once they are durable in the store."""
+        frames (see `writer.pixel_sums`) once they are durable in the store."""
         conn = self._conns[key]
         rows = np.ascontiguousarray(rows)
         with self._locks[key]:
@@ -112,7 +112,7 @@ def _serve_key(root: str, path: str, conn: Connection) -> None:
 
     from playworld.datasets.backend import DurableLocalStore
     from playworld.datasets.shards import ShardWriter
-    from playworld.datasets.writer import _pixel_sums
+    from playworld.datasets.writer import pixel_sums
 
     array = zarr.open_array(DurableLocalStore(root), path=path, mode="r+")
     writer = ShardWriter.for_array(array)
@@ -129,7 +129,7 @@ def _serve_key(root: str, path: str, conn: Connection) -> None:
             if writer is None:
                 raise StoreError(f"{path}: not a layout the frame writer handles")
             writer.write(start, buf[:n])
-            conn.send(("ok", _pixel_sums(buf[:n])))
+            conn.send(("ok", pixel_sums(buf[:n])))
         except Exception as e:  # sent to the recording process, which raises it
             conn.send(("error", f"{path}: {type(e).__name__}: {e}"))
 

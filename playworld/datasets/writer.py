@@ -198,7 +198,7 @@ class EpisodeWriter:
             else:
                 arr[start:stop] = rows
             if key in self.image_sums:  # per-channel pixel statistics, off the caller's thread
-                self.image_sums[key] += _pixel_sums(rows)
+                self.image_sums[key] += pixel_sums(rows)
         except BaseException as e:  # surfaced on the caller's thread by _raise_background_error
             self._error = e
         finally:
@@ -211,7 +211,7 @@ class EpisodeWriter:
             raise StoreError(f"writing the episode in progress failed: {err}") from err
 
 
-def _pixel_sums(rows: np.ndarray, group: int = 16) -> np.ndarray:
+def pixel_sums(rows: np.ndarray, group: int = 16) -> np.ndarray:
     """``(2, C)``: over frames, the sum of each frame's mean pixel value and mean squared value
     (in [0, 1]), from a strided subsample. Integer sums over a few frames at a time: each numpy
     call is short, so the GIL passes to the control loop between them (one call over a whole
