@@ -151,6 +151,11 @@ class EpisodeWriter:
             while pending:
                 pending[0].exception()  # pop only once done: an interrupt leaves it tracked
                 pending.popleft()
+        # A Ctrl-C between a pool's submit() and the append to `pending` leaves a write running
+        # untracked (it then re-extended an array that a discard had just trimmed). Each key's
+        # pool runs its writes in order on one thread: an empty task done means all are done.
+        for pool in self._pools.values():
+            pool.submit(_nothing).result()
         self._raise_background_error()
 
     def close(self) -> None:
@@ -209,6 +214,10 @@ class EpisodeWriter:
         if self._error is not None:
             err, self._error = self._error, None
             raise StoreError(f"writing the episode in progress failed: {err}") from err
+
+
+def _nothing() -> None:
+    pass
 
 
 def pixel_sums(rows: np.ndarray, group: int = 16) -> np.ndarray:

@@ -246,3 +246,37 @@ def test_feature_validation():
     assert Feature.from_json(Feature((2,), names=("a", "b")).to_json()) == Feature(
         (2,), names=("a", "b")
     )
+
+
+def test_interrupt_between_submit_and_tracking_leaves_no_rows(tmp_path, monkeypatch):
+    """A Ctrl-C right after a block write is handed to its thread, before the writer tracks it:
+    discarding must still wait for that write before trimming, or the write re-extends the
+    array past the committed rows afterwards (seen once in CI as 3 stray camera rows)."""
+    import time
+    from collections import deque
+
+    from playworld.datasets.writer import EpisodeWriter
+
+    rng = np.random.default_rng(7)
+    store = PlayStore.create(tmp_path / "s.zarr", features(), fps=10, image_shard_frames=4)
+    stream(store, episode(rng, 2))
+    slow_write = EpisodeWriter._write
+
+    def slowly(self, *args):
+        time.sleep(0.3)  # still running when the discard trims, unless the discard waits
+        slow_write(self, *args)
+
+    class InterruptedDeque(deque):
+        def append(self, item):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(EpisodeWriter, "_write", slowly)
+    store.begin_episode()
+    store._writer._pending["cam"] = InterruptedDeque()
+    data = episode(rng, 2)
+    with pytest.raises(KeyboardInterrupt):
+        for t in range(2):  # row 3 fills the camera's first block: its write is submitted
+            store.append({k: v[t] for k, v in data.items()})
+    store.close()  # discards the episode in progress
+    arrays = PlayStore.open(tmp_path / "s.zarr")._arrays
+    assert {k: a.shape[0] for k, a in arrays.items()} == dict.fromkeys(arrays, 2)
