@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import mmap
 import os
 import socket
 import subprocess
 import sys
 import threading
+from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -71,24 +73,65 @@ class FrameWriterProcess:
                 s.close()
         self._conns = {k: Connection(s.detach()) for k, s in zip(self.keys, ours, strict=True)}
         self._locks = {k: threading.Lock() for k in self.keys}
+        self._buffers: dict[str, list[tuple[int, int]]] = {k: [] for k in self.keys}
+        self.copied_writes = 0  # writes whose rows were not in a shared buffer (socket copies)
+
+    def shared_buffer(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A uint8 array in memory the child maps too (``memfd``; not bounded by /dev/shm), its
+        pages touched now: `write` of rows in it sends their place, not their bytes."""
+        nbytes = int(np.prod(shape))
+        fd = os.memfd_create(f"playworld-frames-{key}", os.MFD_CLOEXEC)
+        try:
+            os.ftruncate(fd, nbytes)
+            region = mmap.mmap(fd, nbytes, mmap.MAP_SHARED)
+            conn = self._conns[key]
+            with self._locks[key]:
+                try:
+                    conn.send(("buffer", len(self._buffers[key]), nbytes))
+                    reduction.send_handle(conn, fd, self._proc.pid)
+                except (EOFError, OSError) as e:
+                    raise self._stopped(e) from None
+        finally:
+            os.close(fd)
+        rows = np.frombuffer(region, dtype=np.uint8).reshape(shape)
+        rows.fill(0)
+        self._buffers[key].append((rows.ctypes.data, nbytes))
+        return rows
 
     def write(self, key: str, start: int, rows: np.ndarray) -> np.ndarray:
         """Write ``rows`` (all in one shard) at row ``start``; the ``(2, C)`` pixel sums of the
-        frames (see `writer.pixel_sums`) once they are durable in the store."""
+        frames (see `writer.pixel_sums`) once they are durable in the store. Rows inside a
+        `shared_buffer` are not copied; others go over the socket."""
         conn = self._conns[key]
         rows = np.ascontiguousarray(rows)
+        addr = rows.ctypes.data
+        shared = next(
+            (
+                (i, addr - base)
+                for i, (base, size) in enumerate(self._buffers[key])
+                if base <= addr and addr + rows.nbytes <= base + size
+            ),
+            None,
+        )
         with self._locks[key]:
             try:
-                conn.send(("write", start, len(rows)))
-                conn.send_bytes(memoryview(rows).cast("B"))
+                if shared is not None:
+                    conn.send(("shared", start, len(rows), *shared))
+                else:
+                    self.copied_writes += 1
+                    conn.send(("write", start, len(rows)))
+                    conn.send_bytes(memoryview(rows).cast("B"))
                 status, value = conn.recv()
             except (EOFError, OSError) as e:
-                raise StoreError(
-                    f"the frame writer process stopped (exit status {self._proc.poll()}): {e}"
-                ) from None
+                raise self._stopped(e) from None
         if status != "ok":
             raise StoreError(value)
         return value
+
+    def _stopped(self, e: BaseException) -> StoreError:
+        return StoreError(
+            f"the frame writer process stopped (exit status {self._proc.poll()}): {e}"
+        )
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop the child after the writes already answered; kill it if it does not exit."""
@@ -119,17 +162,33 @@ def _serve_key(root: str, path: str, conn: Connection) -> None:
     frame_shape = tuple(array.shape[1:])
     buf = np.zeros((array.shards[0], *frame_shape), dtype=array.dtype)
     buf.fill(0)  # pages touched now, not while the recording runs
+    shared: list[np.ndarray] = []  # the recording process's block buffers, mapped
+    frame_bytes = int(np.prod(frame_shape))
     while True:
         try:
-            _, start, n = conn.recv()
-            conn.recv_bytes_into(memoryview(buf).cast("B"))
+            kind, *args = conn.recv()
+            if kind == "buffer":
+                _, nbytes = args
+                fd = reduction.recv_handle(conn)
+                with open(fd, "rb", buffering=0, closefd=True) as f:
+                    region = mmap.mmap(f.fileno(), nbytes, mmap.MAP_SHARED, mmap.PROT_READ)
+                shared.append(np.frombuffer(region, dtype=np.uint8))
+                continue
+            if kind == "shared":
+                start, n, index, offset = args
+                flat = shared[index][offset : offset + n * frame_bytes]
+                rows = flat.reshape(n, *frame_shape)
+            else:
+                start, n = args
+                conn.recv_bytes_into(memoryview(buf).cast("B"))
+                rows = buf[:n]
         except (EOFError, OSError):
             return
         try:
             if writer is None:
                 raise StoreError(f"{path}: not a layout the frame writer handles")
-            writer.write(start, buf[:n])
-            conn.send(("ok", pixel_sums(buf[:n])))
+            writer.write(start, rows)
+            conn.send(("ok", pixel_sums(rows)))
         except Exception as e:  # sent to the recording process, which raises it
             conn.send(("error", f"{path}: {type(e).__name__}: {e}"))
 

@@ -84,13 +84,13 @@ class EpisodeWriter:
         self._pending: dict[str, deque[Future[None]]] = {k: deque() for k in arrays}
         self._free: dict[str, list[np.ndarray]] = {k: [] for k in arrays}
         if frame_process is not None:
-            # Real-time recording: the block buffers it will cycle through, allocated and
-            # touched now, before the loop starts, not page-faulted in while it runs.
+            # Real-time recording: the block buffers it will cycle through, in memory the child
+            # process maps (it reads the frames in place), allocated and touched now, before the
+            # loop starts, not page-faulted in while it runs.
             for key in frame_process.keys:
                 for _ in range(max_pending + 1):
-                    rows = np.empty((self.blocks[key], *self.features[key].shape), np.uint8)
-                    rows.fill(0)
-                    self._free[key].append(rows)
+                    shape = (self.blocks[key], *self.features[key].shape)
+                    self._free[key].append(frame_process.shared_buffer(key, shape))
         self._error: BaseException | None = None
         self.buffers: dict[str, _KeyBuffer] = {}
         self.reset(committed)

@@ -50,6 +50,7 @@ def record(path: Path, episodes: list[int], frame_process: bool) -> None:
     if frame_process:
         proc = store._writer.frame_process
         assert proc is not None and proc.keys == ["observation.images.front"]
+        assert proc.copied_writes == 0, "frames were copied to the child, not read in place"
         store.close()
         assert proc._proc.poll() is not None, "the child outlived the store"
     else:
@@ -74,6 +75,25 @@ def test_same_store_as_in_process(tmp_path: Path) -> None:
         np.testing.assert_array_equal(
             got, np.stack([s["observation.images.front"] for s in steps(n, i)])
         )
+
+
+def test_rows_outside_shared_buffers_go_over_the_socket(tmp_path: Path) -> None:
+    from playworld.datasets.frame_process import FrameWriterProcess
+
+    record(tmp_path / "s.zarr", [3], frame_process=False)
+    proc = FrameWriterProcess(tmp_path / "s.zarr", {"cam": "data/observation.images.front"})
+    try:
+        shared = proc.shared_buffer("cam", (8, *FRAME))
+        frames = np.stack([s["observation.images.front"] for s in steps(8, 5)])
+        shared[:] = frames
+        np.testing.assert_allclose(
+            proc.write("cam", 0, shared[:3]), proc.write("cam", 0, frames[:3])
+        )
+        assert proc.copied_writes == 1
+    finally:
+        proc.close()
+    back = PlayStore.open(tmp_path / "s.zarr")
+    np.testing.assert_array_equal(back.episode(0)["observation.images.front"][:], frames[:3])
 
 
 def test_child_death_fails_the_episode_and_keeps_committed_ones(tmp_path: Path) -> None:
