@@ -94,7 +94,7 @@ def test_sigkill_at_random_moments(tmp_path: Path, maintenance: ModuleType, kill
     """Kill -9 a writer ``kills`` times at random moments; check, repair every other time, resume.
 
     Odd runs record 1-3 step episodes, so that most of their time goes to commits; even runs
-    5-30 steps, so that kills land while blocks of frames are written. Odd kills are followed
+    20-120 steps, so that kills land while blocks of frames are written. Odd kills are followed
     by a repair, even ones by a writer that resumes over the uncommitted tail by itself.
     """
     path = tmp_path / "store"
@@ -103,7 +103,7 @@ def test_sigkill_at_random_moments(tmp_path: Path, maintenance: ModuleType, kill
     reported = since_row = 0
     tails, phases = [], []
     for k in range(kills):
-        span = ("--lengths", "1", "3") if k % 2 else ("--lengths", "5", "30")
+        span = ("--lengths", "1", "3") if k % 2 else ("--lengths", "20", "120")
         w = cw.WriterProcess(path, *(CREATE if k == 0 else ()), *span, lengths=lengths)
         try:
             w.wait_for("ready")
