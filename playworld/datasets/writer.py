@@ -9,9 +9,10 @@ shard at the byte level (frames already on disk are not compressed again).
 
 Why threads: compressing a block of frames takes a second or so; `append` only copies the step
 into the buffer and hands full blocks to a background thread per key (writes of one key stay in
-order; the frames of a block are compressed in parallel by a shared pool, see shards.py; one
-key's fsync overlaps another key's compression). At most ``max_pending`` blocks per key are in flight; beyond
-that `append` waits, so memory stays bounded when the disk is slower than the recording.
+order; the frames of a block are compressed in parallel by a shared pool, see shards.py, or by
+a child process, see frame_process.py; one key's fsync overlaps another key's compression). At
+most ``max_pending`` blocks per key are in flight; beyond that `append` waits, so memory stays
+bounded when the disk is slower than the recording.
 Block buffers are recycled: a fresh 256-frame buffer costs ~0.8 ms per frame in page faults.
 """
 
@@ -194,10 +195,10 @@ class EpisodeWriter:
             stop = start + len(rows)
             if arr.shape[0] < stop:
                 arr.resize((stop, *arr.shape[1:]))
-            shard_writer = self._shard_writers[key]
             if self.frame_process is not None and key in self.frame_process.keys:
                 self.image_sums[key] += self.frame_process.write(key, start, rows)
                 return
+            shard_writer = self._shard_writers[key]
             if shard_writer is not None:
                 shard_writer.write(start, rows)
             else:
