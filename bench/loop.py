@@ -37,7 +37,7 @@ from playworld.collection.cameras import StandInCamera  # noqa: E402
 from playworld.collection.loop import ControlLoop  # noqa: E402
 from playworld.collection.metrics import STAGES  # noqa: E402
 from playworld.collection.rig import open_rig  # noqa: E402
-from playworld.collection.writer import StoreWriter, leave_a_core_to_the_loop  # noqa: E402
+from playworld.collection.step_queue import StepQueue, leave_a_core_to_the_loop  # noqa: E402
 from playworld.datasets import PlayStore  # noqa: E402
 
 
@@ -60,7 +60,7 @@ def record(robot, cameras: dict, fps: float, seconds: float, store_dir: Path) ->
     """Run the loop for `seconds` with recording on (one episode); the measured figures."""
     loop = ControlLoop(robot, Wave(fps), fps, cameras=cameras)
     store = PlayStore.create(store_dir, loop.features, fps=fps)
-    writer = StoreWriter(store, max_queue=math.ceil(4 * fps), frame_process=True)
+    writer = StepQueue(store, max_queue=math.ceil(4 * fps), frame_compressor=True)
     loop.writer = writer
     cpu0 = time.process_time()
     try:

@@ -1,6 +1,5 @@
-"""`python -m playworld`: the same command as `playworld`."""
+"""`python -m playworld ...` runs the `playworld` command."""
 
 from playworld.cli import main
 
-if __name__ == "__main__":
-    main()
+main()

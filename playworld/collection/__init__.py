@@ -1,7 +1,7 @@
 """playworld.collection: the control loop, recording sessions and autonomous play.
 
 loop.py       ControlLoop: fixed-rate, drift-free, self-measuring (metrics.py)
-writer.py     StoreWriter: background store writes behind a bounded queue
+writer.py     StepQueue: background store writes behind a bounded queue
 cameras.py    CameraTap (newest frame, drop counting), StandInCamera (replayed frames)
 rig.py        robot + loop cameras from a profile; teleop devices by name or YAML
 record.py     RecordSession: `playworld record` (status.py: live status line, summary)

@@ -185,7 +185,7 @@ def worker_seed(seed: int, worker: int) -> int:
 
 def twin_cameras(twin: Any, config: AutoplayConfig) -> dict[str, Any]:
     """Connected `SimCamera`s of `config.cameras` on `twin`, at its control rate."""
-    from playworld.hardware.sim_robot import SimCamera, SimCameraConfig
+    from playworld.sim.robot import SimCamera, SimCameraConfig
 
     fps = float(twin.config.control_hz)
     out = {}
@@ -211,7 +211,7 @@ def autoplay(
     (`stop.is_set()`, or Ctrl-C) is discarded. `on_episode(meta)` is called after each commit.
     """
     from playworld.collection.loop import ControlLoop
-    from playworld.collection.writer import StoreWriter
+    from playworld.collection.step_queue import StepQueue
     from playworld.datasets import PlayStore
     from playworld.hardware.profiles import robot_from_profile
 
@@ -230,7 +230,7 @@ def autoplay(
         "autoplay": dataclasses.asdict(config),
     }
     store = PlayStore.create(path, loop.features, fps=fps, info=info)
-    writer = StoreWriter(store, max_queue=max(64, int(4 * fps)), name=f"store-writer-{worker}")
+    writer = StepQueue(store, max_queue=max(64, int(4 * fps)), name=f"store-writer-{worker}")
     loop.writer = writer
     state = {"mark": 0, "sim_state0": None, "resets": 0, "episodes": 0, "futures": []}
     t_start = time.perf_counter()

@@ -5,8 +5,7 @@
     playworld autoplay --store play.zarr --minutes 10 [--tasks all|a,b|a:2,b:1] [--seed 0]
         [--noise 0.1] [--cameras front,wrist|none] [--workers 2] [--realtime]
 
-Registered in `playworld.cli` as plain commands (`app.command("record")(record_command)`);
-`python -m playworld.collection.commands record ...` runs them without that registration.
+Registered in `playworld.cli` as plain commands (`app.command("record")(record_command)`).
 """
 
 from __future__ import annotations
@@ -104,20 +103,3 @@ def autoplay_command(
         f"({out['steps'] / hz / 60:.1f} min of play) in {out['elapsed_s']:.0f} s, "
         f"{out['resets']} resets"
     )
-
-
-def main() -> None:
-    """Run these commands without the main CLI registration (`python -m ...commands record`)."""
-    from playworld.cli import app
-    from playworld.cli import main as cli_main
-
-    names = {c.name for c in app.registered_commands}
-    if "record" not in names:
-        app.command("record")(record_command)
-    if "autoplay" not in names:
-        app.command("autoplay")(autoplay_command)
-    cli_main()
-
-
-if __name__ == "__main__":
-    main()

@@ -8,7 +8,7 @@
 Each tick, in order (the stages timed in `metrics`): `read` the robot's observation, `camera`
 takes the newest frame of every camera (never waiting for one), `source` maps the observation
 to an action, `send` passes it through the robot's safety guard to the robot, `write` queues the
-step to the background `StoreWriter` (never waiting for the disk) and calls `on_tick` (which
+step to the background `StepQueue` (never waiting for the disk) and calls `on_tick` (which
 sees this tick in `metrics` already).
 
 Scheduling is drift-free: tick k starts at `t0 + k / fps` on the monotonic clock, whatever the
@@ -36,9 +36,9 @@ import numpy as np
 
 from playworld.collection.cameras import CameraTap
 from playworld.collection.metrics import LoopMetrics
-from playworld.collection.writer import StoreWriter
-from playworld.datasets.features import Feature
+from playworld.collection.step_queue import StepQueue
 from playworld.errors import ConfigError
+from playworld.features import Feature
 
 REALTIME_SWITCH_INTERVAL_S = 0.001
 
@@ -68,7 +68,7 @@ class ControlLoop:
         fps: float,
         *,
         cameras: Mapping[str, Any] | None = None,
-        writer: StoreWriter | None = None,
+        writer: StepQueue | None = None,
         realtime: bool = True,
         align_to_cameras: bool = True,
         clock: Callable[[], float] = time.monotonic,

@@ -213,7 +213,7 @@ class RecordSession:
         from playworld.collection.loop import ControlLoop
         from playworld.collection.rig import open_rig, open_teleop
         from playworld.collection.status import StatusLine, summary_lines
-        from playworld.collection.writer import StoreWriter, leave_a_core_to_the_loop
+        from playworld.collection.step_queue import StepQueue, leave_a_core_to_the_loop
 
         leave_a_core_to_the_loop()
         cfg = self.config
@@ -240,8 +240,8 @@ class RecordSession:
                 if twin is not None:
                     info["twin"] = twin.config.to_dict()
                 self.store = open_store(cfg, self.loop.features, info)
-                self.writer = StoreWriter(
-                    self.store, max_queue=max(8, math.ceil(4 * cfg.fps)), frame_process=True
+                self.writer = StepQueue(
+                    self.store, max_queue=max(8, math.ceil(4 * cfg.fps)), frame_compressor=True
                 )
                 self.loop.writer = self.writer
                 if main_thread:

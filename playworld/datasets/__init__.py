@@ -9,10 +9,10 @@ Normalizer                          per-key normalisation from store stats, save
 
 from typing import Any
 
-from playworld.datasets.features import Feature
 from playworld.datasets.normalize import Normalizer
 from playworld.datasets.sampler import WindowSampler, split_episodes
 from playworld.datasets.store import Episode, PlayStore
+from playworld.features import Feature
 
 __all__ = [
     "Episode",

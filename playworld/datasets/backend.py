@@ -22,8 +22,8 @@ from zarr.abc.store import Store
 from zarr.core.buffer import Buffer
 from zarr.storage import FsspecStore, LocalStore
 
-from playworld.datasets.features import Feature
 from playworld.errors import ConfigError, StoreLockedError
+from playworld.features import Feature
 
 LOCK_NAME = ".playworld-writer.lock"
 

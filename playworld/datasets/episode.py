@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from playworld.datasets.store import PlayStore
+from playworld.features import Feature
+
+
+class RowSource(Protocol):
+    """What an episode view reads from (a `PlayStore`): feature descriptions and row ranges."""
+
+    features: Mapping[str, Feature]
+
+    def array(self, key: str) -> Any: ...
+
+    def read(self, key: str, start: int, stop: int) -> np.ndarray: ...
 
 
 class Episode:
     """One committed episode; ``episode[key]`` is a lazy view, sliced reads touch only their rows."""
 
     def __init__(
-        self, store: PlayStore, index: int, start: int, stop: int, metadata: dict[str, Any]
+        self, store: RowSource, index: int, start: int, stop: int, metadata: dict[str, Any]
     ) -> None:
         self.store = store
         self.index = index

@@ -31,9 +31,9 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from playworld.datasets.backend import exchange_paths, local_path, open_zarr_store
-from playworld.datasets.features import Feature
 from playworld.datasets.store import IMAGE_SHARD_FRAMES, VECTOR_CHUNK_ROWS, PlayStore
 from playworld.errors import ConfigError, FeatureError, StoreError
+from playworld.features import Feature
 
 READ_BUDGET = 32 << 20  # bytes per read while scanning or copying (~36 frames at 480x640x3)
 PARTIAL_SUFFIX = ".partial"  # zarr's LocalStore writes <name>.<hex>.partial, then renames it

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from playworld.datasets.features import Feature
 from playworld.errors import ConfigError, did_you_mean
+from playworld.features import Feature
 
 FORMAT = "playworld.normalizer/1"
 

@@ -4,7 +4,7 @@ per-chunk machinery.
 zarr 3.1 writes a shard of one-frame chunks through an asyncio task per chunk, a thread hop per
 compression and a fill-value array plus a copy per chunk: about 0.8-1.3 ms of CPU per 480x640
 frame on top of the 1.7 ms the compression itself costs, so the writer's own work cost more than
-the compression. `ShardWriter` produces the same bytes (the zarr v3 ``sharding_indexed`` format:
+the compression. `ShardEncoder` produces the same bytes (the zarr v3 ``sharding_indexed`` format:
 the compressed chunks back to back, then an index of ``(offset, nbytes)`` little-endian uint64
 pairs and its crc32c) by calling the codec directly from a thread pool, and writes the shard
 through the array's own zarr store (atomic and fsynced for local stores, see backend.py); tests
@@ -171,7 +171,7 @@ class _Shards:
             raise StoreError(f"{key}: frame {first + int(missing[0])} of the shard is missing")
 
 
-class ShardWriter(_Shards):
+class ShardEncoder(_Shards):
     """Writes rows ``[start, stop)`` of a sharded one-frame-per-chunk array, all in one shard.
 
     Chunks of the shard before ``start`` (rows of earlier writes, e.g. the previous episode's
@@ -184,7 +184,7 @@ class ShardWriter(_Shards):
         self.encode = encode
 
     @classmethod
-    def for_array(cls, array: zarr.Array) -> ShardWriter | None:
+    def for_array(cls, array: zarr.Array) -> ShardEncoder | None:
         """A writer for ``array`` if its layout is one this module handles, else ``None``."""
         codec = frame_codec(array)
         return None if codec is None else cls(array, codec[0])
@@ -232,7 +232,7 @@ class ShardReader(_Shards):
 
     A frame missing from a shard raises (zarr would return the fill value, zeros). Reads are
     safe while a writer appends: a shard is replaced by an atomic rename, and rows already
-    committed keep their offsets in every later version of the file (see `ShardWriter`).
+    committed keep their offsets in every later version of the file (see `ShardEncoder`).
     """
 
     def __init__(self, array: zarr.Array, decode_into: Callable[[bytes, np.ndarray], None]) -> None:

@@ -46,10 +46,9 @@ from playworld.datasets.backend import (
     register_optional_codecs,
 )
 from playworld.datasets.episode import Episode
-from playworld.datasets.features import Feature, Features, check_value, parse_features
-from playworld.datasets.frame_process import FrameWriterProcess
-from playworld.datasets.shards import ShardReader, ShardWriter
-from playworld.datasets.writer import EpisodeWriter
+from playworld.datasets.episode_buffer import EpisodeBuffer
+from playworld.datasets.frame_compressor import FrameCompressor
+from playworld.datasets.shards import ShardEncoder, ShardReader
 from playworld.errors import (
     FeatureError,
     StoreError,
@@ -57,6 +56,7 @@ from playworld.errors import (
     StoreNotFoundError,
     did_you_mean,
 )
+from playworld.features import Feature, Features, check_value, parse_features
 
 FORMAT_NAME = "playworld.store"
 FORMAT_VERSION = 1
@@ -111,8 +111,8 @@ class PlayStore:
         self.url = url
         self.mode = mode
         self._lock = lock
-        self._writer: EpisodeWriter | None = None
-        self._frame_process = False
+        self._writer: EpisodeBuffer | None = None
+        self._frame_compressor = False
         self._in_episode = False
         attrs = group.attrs.asdict().get("playworld")
         if not isinstance(attrs, dict) or attrs.get("format") != FORMAT_NAME:
@@ -430,38 +430,38 @@ class PlayStore:
         if self.mode != "a":
             raise StoreError(f"{self.url} is open read-only; open it with mode='a' to record")
 
-    def _require_writer(self) -> EpisodeWriter:
+    def _require_writer(self) -> EpisodeBuffer:
         self._require_writer_mode()
         if self._writer is None:
             frames = None
-            if self._frame_process:
-                frames = self._start_frame_process()
-            self._writer = EpisodeWriter(
-                self._arrays, self.features, self.blocks, self.num_steps, frame_process=frames
+            if self._frame_compressor:
+                frames = self._start_frame_compressor()
+            self._writer = EpisodeBuffer(
+                self._arrays, self.features, self.blocks, self.num_steps, frame_compressor=frames
             )
         return self._writer
 
-    def use_frame_process(self) -> None:
+    def use_frame_compressor(self) -> None:
         """Compress and write camera frames in a child process from the next episode on (see
-        `playworld.datasets.frame_process`): for real-time recording, where that work must stay
+        `playworld.datasets.frame_compressor`): for real-time recording, where that work must stay
         off the control loop's process. Local stores only; elsewhere it changes nothing."""
         self._require_writer_mode()
-        if not self._frame_process:
-            self._frame_process = True
+        if not self._frame_compressor:
+            self._frame_compressor = True
             if self._writer is not None and not self._in_episode:
                 self._writer.close()
                 self._writer = None
 
-    def _start_frame_process(self) -> FrameWriterProcess | None:
+    def _start_frame_compressor(self) -> FrameCompressor | None:
         root = local_path(self.url)
         keys = {
             k: f"data/{k}"
             for k, arr in self._arrays.items()
-            if self.features[k].is_image and ShardWriter.for_array(arr) is not None
+            if self.features[k].is_image and ShardEncoder.for_array(arr) is not None
         }
         if root is None or not keys:
             return None
-        return FrameWriterProcess(root, keys)
+        return FrameCompressor(root, keys)
 
     def begin_episode(self) -> None:
         """Start recording an episode (an episode in progress must be committed or discarded first)."""
@@ -477,7 +477,7 @@ class PlayStore:
             raise StoreError("no episode in progress; call begin_episode() first")
         self._writer_checked().append(step)
 
-    def _writer_checked(self) -> EpisodeWriter:
+    def _writer_checked(self) -> EpisodeBuffer:
         assert self._writer is not None
         return self._writer
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from playworld.datasets.features import Feature
 from playworld.datasets.sampler import WindowSampler, split_episodes
 from playworld.datasets.store import PlayStore
 from playworld.errors import ConfigError, FeatureError, did_you_mean
+from playworld.features import Feature
 
 try:
     import torch

@@ -6,11 +6,12 @@
     load_profile, robot_from_profile        YAML robot profiles (configs/robots/)
 
 Implementations register themselves on import below; their heavy dependencies (mujoco, roslibpy,
-pygame, hidapi) load only when a device connects.
+pygame, hidapi) load only when a device connects. The twin's robot and camera (`sim`) live in
+playworld.sim and load the first time a profile names them.
 """
 
 # Implementation modules register themselves next to their configs on import.
-from playworld.hardware import gamepad, keyboard, opencv_camera, sim_robot, spacemouse  # noqa: F401
+from playworld.hardware import gamepad, keyboard, opencv_camera, spacemouse  # noqa: F401
 from playworld.hardware.camera import CAMERAS, Camera, CameraConfig, Frame
 from playworld.hardware.guard import Command, GuardConfig, SafetyGuard
 from playworld.hardware.profiles import load_profile, robot_from_profile

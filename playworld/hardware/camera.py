@@ -18,9 +18,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from playworld.datasets.features import Feature
+from playworld.features import Feature
 from playworld.hardware.errors import ConfigError, HardwareError, NotConnectedError
-from playworld.hardware.registry import Registry
+from playworld.registry import Registry
 
 
 class Frame(NamedTuple):
@@ -143,4 +143,4 @@ def fit_image(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
-CAMERAS: Registry[Camera] = Registry("camera")
+CAMERAS: Registry[Camera] = Registry("camera", plugins={"sim": "playworld.sim.robot"})

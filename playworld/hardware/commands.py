@@ -1,6 +1,5 @@
 """CLI of the hardware layer (typer sub-apps, registered in `playworld.cli.SUBAPPS`).
 
-playworld twin serve [--port 9090] [--host 127.0.0.1] [--profile rosbridge_panda]
 playworld robot check PROFILE [--port N] [--seconds 1]
 """
 
@@ -11,36 +10,9 @@ from typing import Annotated
 
 import typer
 
-twin_app = typer.Typer(
-    help="The MuJoCo twin as a ROS arm (rosbridge v2 over websocket).", no_args_is_help=True
-)
 robot_app = typer.Typer(
     help="Check robots described by profiles (configs/robots/).", no_args_is_help=True
 )
-
-
-@twin_app.command("serve")
-def twin_serve(
-    port: Annotated[int, typer.Option(help="TCP port of the rosbridge websocket.")] = 9090,
-    host: Annotated[
-        str, typer.Option(help="Interface to bind; 0.0.0.0 exposes it to the network.")
-    ] = "127.0.0.1",
-    profile: Annotated[
-        str, typer.Option(help="Robot profile whose topics and limits to serve.")
-    ] = "rosbridge_panda",
-    twin: Annotated[str | None, typer.Option(help="TwinConfig YAML (default: built-in).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the first reset.")] = 0,
-) -> None:
-    """Serve the twin on the rosbridge protocol until Ctrl-C."""
-    from playworld.hardware.rosbridge.twin_server import TwinServer
-
-    server = TwinServer(profile=profile, host=host, port=port, twin=twin, seed=seed).start()
-    p = server.profile
-    typer.echo(
-        f"serving the twin at ws://{host}:{server.port} (joint states on {p['joint_state_topic']}, "
-        f"commands on {p['command_topic']} [{server.command_type}]); Ctrl-C to stop",
-    )
-    server.serve_forever()
 
 
 @robot_app.command("check")
@@ -82,19 +54,3 @@ def robot_check(
                 f" clock offset {probe['clock_offset_s'] * 1e3:+.1f} ms"
             )
         typer.echo(f"guard: {robot.guard.status(robot.clock())}")
-
-
-def main() -> None:
-    """Run these commands without the main CLI (`python -m playworld.hardware.commands twin serve`)."""
-    from playworld.cli import app
-    from playworld.cli import main as cli_main
-
-    names = {g.name for g in app.registered_groups}
-    for name, sub in (("twin", twin_app), ("robot", robot_app)):
-        if name not in names:
-            app.add_typer(sub, name=name)
-    cli_main()
-
-
-if __name__ == "__main__":
-    main()

@@ -19,27 +19,35 @@ from typing import Any
 
 import numpy as np
 
-from playworld.datasets.features import Feature
+from playworld.features import Feature
 from playworld.hardware.errors import ConfigError, NotConnectedError
 from playworld.hardware.guard import Command, GuardConfig, SafetyGuard
-from playworld.hardware.registry import Registry
+from playworld.registry import Registry
 
 PANDA_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
 
 
 @dataclass(frozen=True)
 class RobotConfig:
-    """What every robot profile says: its name, joint names (our order), limits and cameras.
+    """What every robot profile says: its name, control rate, joint names (our order), limits
+    and cameras.
 
-    `cameras` maps a camera name to a camera config dict with a `type` key (see `CAMERAS`).
+    `fps` is THE control rate of everything that drives this robot (record, autoplay, eval,
+    deploy, the twin's control period): one source, the profile. `cameras` maps a camera name
+    to a camera config dict with a `type` key (see `CAMERAS`).
     """
 
     guard: GuardConfig
     name: str = "panda"
+    fps: float = 10.0
     joints: tuple[str, ...] = PANDA_JOINTS
     cameras: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not self.fps > 0:
+            raise ConfigError(
+                f"expected a control rate fps > 0 Hz in the profile of {self.name!r}, found {self.fps}"
+            )
         if len(self.joints) != self.guard.n:
             raise ConfigError(
                 f"expected one guard limit per joint ({len(self.joints)} joints), found "
@@ -80,6 +88,11 @@ class Robot(abc.ABC):
     @abc.abstractmethod
     def action_features(self) -> dict[str, Feature]:
         """The single key `action` with its shape and names, e.g. (8,): q1..q7 rad, gripper 0..1."""
+
+    @property
+    def fps(self) -> float:
+        """The control rate (Hz) from the robot's profile: every loop driving it runs at this rate."""
+        return float(self.config.fps)
 
     # -- connection -----------------------------------------------------------------------
     @property
@@ -191,4 +204,4 @@ class Robot(abc.ABC):
                     self._execute(command)
 
 
-ROBOTS: Registry[Robot] = Registry("robot")
+ROBOTS: Registry[Robot] = Registry("robot", plugins={"sim": "playworld.sim.robot"})

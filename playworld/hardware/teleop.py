@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from playworld.datasets.features import Feature
+from playworld.features import Feature
 from playworld.hardware.errors import ConfigError
-from playworld.hardware.registry import Registry
+from playworld.registry import Registry
 
 ACTION_NAMES = ("dx", "dy", "dz", "rx", "ry", "rz", "gripper")
 

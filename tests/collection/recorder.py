@@ -18,13 +18,13 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
 
 
 class Recorder:
-    """Runs `python -m playworld.collection.commands record ARGS` with a pty as its terminal."""
+    """Runs `python -m playworld record ARGS` with a pty as its terminal."""
 
     def __init__(self, *args: str, cwd: Path | None = None) -> None:
         self.master, slave = pty.openpty()
         env = {**os.environ, "COLUMNS": "200", "LINES": "40", "TERM": "xterm"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "playworld.collection.commands", "record", *args],
+            [sys.executable, "-m", "playworld", "record", *args],
             stdin=slave,
             stdout=slave,
             stderr=slave,

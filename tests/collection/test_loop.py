@@ -11,7 +11,7 @@ from fsspec.implementations.memory import MemoryFileSystem
 
 from playworld.collection.cameras import StandInCamera
 from playworld.collection.loop import ControlLoop
-from playworld.collection.writer import StoreWriter
+from playworld.collection.step_queue import StepQueue
 from playworld.datasets import PlayStore
 from playworld.errors import ConfigError
 
@@ -103,7 +103,7 @@ def test_records_steps_with_camera_times(tmp_path, sim_robot, hold, frames):
     with cam:
         loop = ControlLoop(sim_robot, hold, 30.0, cameras={"front": cam})
         store = PlayStore.create(tmp_path / "s.zarr", loop.features, fps=30.0)
-        with StoreWriter(store) as writer:
+        with StepQueue(store) as writer:
             loop.writer = writer
             writer.begin()
             loop.recording = True
@@ -128,7 +128,7 @@ def test_slow_store_drops_steps_not_ticks(sim_robot, hold):
     SlowMemoryFS.store.clear()
     loop = ControlLoop(sim_robot, hold, 50.0)
     store = PlayStore.create("slowmem://slow/s.zarr", loop.features, fps=50.0, vector_chunk_rows=1)
-    writer = StoreWriter(store, max_queue=5)
+    writer = StepQueue(store, max_queue=5)
     loop.writer = writer
     try:
         writer.begin()

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from playworld.datasets import stats as store_stats
-from playworld.datasets.features import Feature
 from playworld.datasets.normalize import Normalizer
 from playworld.errors import ConfigError
+from playworld.features import Feature
 
 RNG = np.random.default_rng(0)
 STATE = RNG.normal([0.5, -2.0, 10.0], [0.1, 3.0, 0.01], size=(500, 3))

@@ -1,4 +1,4 @@
-"""ShardWriter writes the bytes zarr would write: checked file by file against zarr itself."""
+"""ShardEncoder writes the bytes zarr would write: checked file by file against zarr itself."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import zarr
 from zarr.codecs import BloscCodec, ZstdCodec
 
 from playworld.datasets import Feature, PlayStore
-from playworld.datasets.shards import ShardReader, ShardWriter
+from playworld.datasets.shards import ShardEncoder, ShardReader
 from playworld.errors import StoreError
 
 FRAME = (12, 16, 3)
@@ -62,7 +62,7 @@ def test_shards_are_byte_identical_to_zarr(tmp_path: Path, shard: int, compresso
         make(tmp_path / "ours", shard, compressors),
         make(tmp_path / "zarr", shard, compressors),
     )
-    writer = ShardWriter.for_array(ours)
+    writer = ShardEncoder.for_array(ours)
     assert writer is not None
     for a, b in WRITES:
         # split further at shard boundaries: a write lies in one shard
@@ -79,7 +79,7 @@ def test_shards_are_byte_identical_to_zarr(tmp_path: Path, shard: int, compresso
 def test_rewrite_after_trim_keeps_earlier_chunks(tmp_path: Path) -> None:
     """A discarded tail is overwritten: rows before the write keep their bytes, later ones go."""
     arr = make(tmp_path / "a", 10)
-    writer = ShardWriter.for_array(arr)
+    writer = ShardEncoder.for_array(arr)
     data, other = frames(10), frames(10, seed=1)
     arr.resize((8, *FRAME))
     writer.write(0, data[:8])
@@ -91,7 +91,7 @@ def test_rewrite_after_trim_keeps_earlier_chunks(tmp_path: Path) -> None:
 
 def test_corrupted_shard_index_is_refused(tmp_path: Path) -> None:
     arr = make(tmp_path / "a", 10)
-    writer = ShardWriter.for_array(arr)
+    writer = ShardEncoder.for_array(arr)
     arr.resize((5, *FRAME))
     writer.write(0, frames(5))
     shard = tmp_path / "a" / "c" / "0" / "0" / "0" / "0"
@@ -107,16 +107,16 @@ def test_rows_must_lie_in_one_shard(tmp_path: Path) -> None:
     arr = make(tmp_path / "a", 10)
     arr.resize((12, *FRAME))
     with pytest.raises(ValueError, match="shard boundary"):
-        ShardWriter.for_array(arr).write(8, frames(4))
+        ShardEncoder.for_array(arr).write(8, frames(4))
 
 
 def test_other_layouts_go_through_zarr(tmp_path: Path) -> None:
     lz4 = make(tmp_path / "lz4", 10, BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"))
-    assert ShardWriter.for_array(lz4) is None
+    assert ShardEncoder.for_array(lz4) is None
     unsharded = zarr.create_array(
         str(tmp_path / "plain"), shape=(0, 4), dtype="float32", chunks=(16, 4)
     )
-    assert ShardWriter.for_array(unsharded) is None
+    assert ShardEncoder.for_array(unsharded) is None
 
 
 def test_store_writes_camera_shards_with_shard_writer(tmp_path: Path) -> None:
@@ -126,7 +126,7 @@ def test_store_writes_camera_shards_with_shard_writer(tmp_path: Path) -> None:
         "action": Feature((2,), "float32", "action"),
     }
     store = PlayStore.create(tmp_path / "s.zarr", feats, fps=10)
-    assert ShardWriter.for_array(store._arrays["observation.images.front"]) is not None
+    assert ShardEncoder.for_array(store._arrays["observation.images.front"]) is not None
     data = frames(30)
     for n in (7, 23):
         store.begin_episode()

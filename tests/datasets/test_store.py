@@ -255,12 +255,12 @@ def test_interrupt_between_submit_and_tracking_leaves_no_rows(tmp_path, monkeypa
     import time
     from collections import deque
 
-    from playworld.datasets.writer import EpisodeWriter
+    from playworld.datasets.episode_buffer import EpisodeBuffer
 
     rng = np.random.default_rng(7)
     store = PlayStore.create(tmp_path / "s.zarr", features(), fps=10, image_shard_frames=4)
     stream(store, episode(rng, 2))
-    slow_write = EpisodeWriter._write
+    slow_write = EpisodeBuffer._write
 
     def slowly(self, *args):
         time.sleep(0.3)  # still running when the discard trims, unless the discard waits
@@ -270,7 +270,7 @@ def test_interrupt_between_submit_and_tracking_leaves_no_rows(tmp_path, monkeypa
         def append(self, item):
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(EpisodeWriter, "_write", slowly)
+    monkeypatch.setattr(EpisodeBuffer, "_write", slowly)
     store.begin_episode()
     store._writer._pending["cam"] = InterruptedDeque()
     data = episode(rng, 2)

@@ -81,7 +81,7 @@ def test_opencv_camera_errors(tmp_path):
 
 def test_sim_camera_renders_the_twin():
     pytest.importorskip("playworld.sim")  # sets MUJOCO_GL before mujoco loads
-    from playworld.hardware.sim_robot import SimCamera, SimCameraConfig
+    from playworld.sim.robot import SimCamera, SimCameraConfig
 
     with pytest.raises(HardwareError, match="sim robot"):
         SimCamera(SimCameraConfig()).connect()

@@ -1,4 +1,4 @@
-"""`playworld robot check` and `playworld twin serve` (the commands of playworld.hardware)."""
+"""`playworld robot check` (hardware) with the sim and rosbridge profiles."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from playworld.hardware.commands import robot_app, twin_app
+from playworld.hardware.commands import robot_app
 
 pytest.importorskip("playworld.sim", reason="the twin needs mujoco (pip install 'playworld[sim]')")
+
+from playworld.sim.commands import twin_app  # noqa: E402
 
 
 @pytest.fixture
@@ -29,7 +31,7 @@ def test_robot_check_sim_profile(cli):
 
 def test_robot_check_rosbridge_reports_latency(cli):
     pytest.importorskip("roslibpy", reason="roslibpy not installed (pip install 'playworld[ros]')")
-    from playworld.hardware.rosbridge.twin_server import TwinServer
+    from playworld.sim.twin_server import TwinServer
 
     with TwinServer(port=0) as server:
         result = CliRunner().invoke(

@@ -24,7 +24,7 @@ from websockets.sync.client import connect  # noqa: E402
 from playworld.hardware.errors import RobotConnectionError  # noqa: E402
 from playworld.hardware.profiles import robot_from_profile  # noqa: E402
 from playworld.hardware.rosbridge import messages  # noqa: E402
-from playworld.hardware.rosbridge.twin_server import TwinServer  # noqa: E402
+from playworld.sim.twin_server import TwinServer  # noqa: E402
 
 UPPER4 = -0.45  # the profile's upper limit of panda_joint4 (rad)
 
@@ -134,7 +134,7 @@ def free_port() -> int:
 def serve(port: int) -> subprocess.Popen:
     """`playworld twin serve` in a child process; returns once it listens."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "playworld.hardware.commands", "twin", "serve", "--port", str(port)],
+        [sys.executable, "-m", "playworld", "twin", "serve", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from playworld.datasets.features import Feature
+from playworld.features import Feature
 from playworld.hardware.camera import CAMERAS, Camera, CameraConfig
 from playworld.hardware.errors import ConfigError, HardwareError, RobotConnectionError, require
 from playworld.hardware.guard import Command, SafetyGuard

@@ -10,7 +10,7 @@ shard at the byte level (frames already on disk are not compressed again).
 Why threads: compressing a block of frames takes a second or so; `append` only copies the step
 into the buffer and hands full blocks to a background thread per key (writes of one key stay in
 order; the frames of a block are compressed in parallel by a shared pool, see shards.py, or by
-a child process, see frame_process.py; one key's fsync overlaps another key's compression). At
+a child process, see frame_compressor.py; one key's fsync overlaps another key's compression). At
 most ``max_pending`` blocks per key are in flight; beyond that `append` waits, so memory stays
 bounded when the disk is slower than the recording.
 Block buffers are recycled: a fresh 256-frame buffer costs ~0.8 ms per frame in page faults.
@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 import zarr
 
-from playworld.datasets.features import Feature, check_value
-from playworld.datasets.frame_process import FrameWriterProcess
-from playworld.datasets.shards import ShardWriter
-from playworld.datasets.stats import IMAGE_STRIDE
+from playworld.datasets.frame_compressor import FrameCompressor
+from playworld.datasets.shards import ShardEncoder
+from playworld.datasets.stats import pixel_sums
 from playworld.errors import FeatureError, StoreError
+from playworld.features import Feature, check_value
 
 
 class _KeyBuffer:
@@ -52,7 +52,7 @@ class _KeyBuffer:
         return self.start + self.n
 
 
-class EpisodeWriter:
+class EpisodeBuffer:
     """Buffers steps of the episode in progress and writes them to the store's data arrays.
 
     ``committed`` is the row where the episode begins (the end of the last committed one). Each
@@ -67,31 +67,31 @@ class EpisodeWriter:
         blocks: Mapping[str, int],
         committed: int,
         max_pending: int = 1,
-        frame_process: FrameWriterProcess | None = None,
+        frame_compressor: FrameCompressor | None = None,
     ) -> None:
         self.arrays = dict(arrays)
         self.features = dict(features)
         self.blocks = dict(blocks)
         self.max_pending = max_pending
-        # Camera shards are encoded and written by ShardWriter (same bytes as zarr, a fraction
+        # Camera shards are encoded and written by ShardEncoder (same bytes as zarr, a fraction
         # of zarr's per-chunk CPU); other arrays and layouts go through zarr.
-        self._shard_writers = {k: ShardWriter.for_array(a) for k, a in self.arrays.items()}
-        # Or by a child process (real-time recording): see frame_process.py.
-        self.frame_process = frame_process
+        self._shard_writers = {k: ShardEncoder.for_array(a) for k, a in self.arrays.items()}
+        # Or by a child process (real-time recording): see frame_compressor.py.
+        self.frame_compressor = frame_compressor
         self._pools = {
             k: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"playstore-{k}")
             for k in arrays
         }
         self._pending: dict[str, deque[Future[None]]] = {k: deque() for k in arrays}
         self._free: dict[str, list[np.ndarray]] = {k: [] for k in arrays}
-        if frame_process is not None:
+        if frame_compressor is not None:
             # Real-time recording: the block buffers it will cycle through, in memory the child
             # process maps (it reads the frames in place), allocated and touched now, before the
             # loop starts, not page-faulted in while it runs.
-            for key in frame_process.keys:
+            for key in frame_compressor.keys:
                 for _ in range(max_pending + 1):
                     shape = (self.blocks[key], *self.features[key].shape)
-                    self._free[key].append(frame_process.shared_buffer(key, shape))
+                    self._free[key].append(frame_compressor.shared_buffer(key, shape))
         self._error: BaseException | None = None
         self.buffers: dict[str, _KeyBuffer] = {}
         self.reset(committed)
@@ -165,8 +165,8 @@ class EpisodeWriter:
         finally:
             for pool in self._pools.values():
                 pool.shutdown(wait=True)
-            if self.frame_process is not None:
-                self.frame_process.close()
+            if self.frame_compressor is not None:
+                self.frame_compressor.close()
 
     # -- background writes -------------------------------------------------------------------
     def _new_buffer(self, key: str, start: int) -> _KeyBuffer:
@@ -195,8 +195,8 @@ class EpisodeWriter:
             stop = start + len(rows)
             if arr.shape[0] < stop:
                 arr.resize((stop, *arr.shape[1:]))
-            if self.frame_process is not None and key in self.frame_process.keys:
-                self.image_sums[key] += self.frame_process.write(key, start, rows)
+            if self.frame_compressor is not None and key in self.frame_compressor.keys:
+                self.image_sums[key] += self.frame_compressor.write(key, start, rows)
                 return
             shard_writer = self._shard_writers[key]
             if shard_writer is not None:
@@ -219,18 +219,3 @@ class EpisodeWriter:
 
 def _nothing() -> None:
     pass
-
-
-def pixel_sums(rows: np.ndarray, group: int = 16) -> np.ndarray:
-    """``(2, C)``: over frames, the sum of each frame's mean pixel value and mean squared value
-    (in [0, 1]), from a strided subsample. Integer sums over a few frames at a time: each numpy
-    call is short, so the GIL passes to the control loop between them (one call over a whole
-    shard held it ~15 ms)."""
-    px = rows[:, ::IMAGE_STRIDE, ::IMAGE_STRIDE]
-    per_frame = px.shape[1] * px.shape[2]
-    total = np.zeros((2, rows.shape[-1]), dtype=np.uint64)
-    for i in range(0, len(px), group):
-        g = px[i : i + group].astype(np.uint32)
-        total[0] += g.sum(axis=(0, 1, 2), dtype=np.uint64)
-        total[1] += (g * g).sum(axis=(0, 1, 2), dtype=np.uint64)
-    return total / np.array([[255.0 * per_frame], [255.0**2 * per_frame]])

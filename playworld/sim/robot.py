@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from playworld.datasets.features import Feature
+from playworld.features import Feature
 from playworld.hardware.camera import CAMERAS, Camera, CameraConfig, Frame
 from playworld.hardware.errors import ConfigError, HardwareError, NotConnectedError
 from playworld.hardware.guard import Command, SafetyGuard
@@ -86,7 +86,8 @@ class SimCamera(Camera):
 
 
 class SimRobot(Robot):
-    """The twin's Panda: observation = joints, gripper, end-effector pose, full twin state."""
+    """The twin's Panda: observation = joints, gripper, end-effector pose, and (privileged) the
+    full twin state and the keypoint sites."""
 
     def __init__(self, config: SimRobotConfig) -> None:
         super().__init__(SafetyGuard(config.guard))
@@ -104,6 +105,7 @@ class SimRobot(Robot):
 
     @property
     def observation_features(self) -> dict[str, Feature]:
+        from playworld.sim.scene import KEYPOINTS
         from playworld.sim.state import STATE_LAYOUT
 
         out = {
@@ -111,7 +113,16 @@ class SimRobot(Robot):
             "gripper": Feature((1,), "float32", units="0..1 open"),
             "ee_pos": Feature((3,), "float32", units="m", names=("x", "y", "z")),
             "ee_quat": Feature((4,), "float32", units="wxyz", names=("w", "x", "y", "z")),
-            "state": Feature((STATE_LAYOUT.size,), "float64", names=tuple(STATE_LAYOUT.names)),
+            # What only the twin knows: a policy reading these cannot run on a real arm.
+            "state": Feature(
+                (STATE_LAYOUT.size,),
+                "float64",
+                names=tuple(STATE_LAYOUT.names),
+                privileged=True,
+            ),
+            "keypoints": Feature(
+                (len(KEYPOINTS), 3), "float32", units="m, world", names=KEYPOINTS, privileged=True
+            ),
             "t": Feature((1,), "float64", kind="time", units="s"),
         }
         for name, cam in self.cameras.items():
@@ -129,11 +140,18 @@ class SimRobot(Robot):
     def _connect(self) -> None:
         from playworld.sim import Twin, TwinConfig
 
+        fps = float(self.config.fps)
         cfg = (
             TwinConfig.from_yaml(self.config.twin, action_space="joint_pos")
             if self.config.twin
-            else TwinConfig(action_space="joint_pos")
+            else TwinConfig(action_space="joint_pos", control_hz=fps)
         )
+        if abs(cfg.control_hz - fps) > 1e-9:
+            raise ConfigError(
+                f"expected the twin's control_hz to match the profile's fps ({fps:g} Hz), found "
+                f"control_hz={cfg.control_hz:g} in {self.config.twin}; the profile owns the rate: "
+                "remove control_hz from the twin YAML"
+            )
         self.twin = Twin(cfg)
         self.reset(self.config.seed)
         self.guard.fk = self._fk
@@ -170,6 +188,7 @@ class SimRobot(Robot):
                 "ee_pos": pos.astype(np.float32),
                 "ee_quat": quat.astype(np.float32),
                 "state": tw.get_state(),
+                "keypoints": tw.keypoints().astype(np.float32),
                 "t": np.array([self.clock()]),
             }
             for name, cam in self.cameras.items():

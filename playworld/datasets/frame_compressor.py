@@ -10,8 +10,8 @@ So, as diffusion_policy's recorders do, the heavy part moves to a process of its
 - the store (its lock, metadata, commit record) stays in the recording process, and so do the
   block buffers that `append` copies steps into;
 - when a block of camera frames is to be written, the store's writer thread for that camera
-  sends the raw frames over a socket to `FrameWriterProcess`'s child, which compresses them and
-  writes the shard (`ShardWriter`: the same bytes, atomic and fsynced), computes the frames'
+  sends the raw frames over a socket to `FrameCompressor`'s child, which compresses them and
+  writes the shard (`ShardEncoder`: the same bytes, atomic and fsynced), computes the frames'
   pixel statistics, and answers. The thread waits for the answer, so a commit still makes every
   step durable before the commit record is written.
 
@@ -41,10 +41,10 @@ from playworld.errors import StoreError
 
 #: Niceness of the child where SCHED_IDLE is refused: the recording process's loop wins the CPU.
 CHILD_NICE = 10
-_CHILD = "import sys; from playworld.datasets.frame_process import _main; _main(sys.argv[1])"
+_CHILD = "import sys; from playworld.datasets.frame_compressor import _main; _main(sys.argv[1])"
 
 
-class FrameWriterProcess:
+class FrameCompressor:
     """A child process writing rows of the given image arrays of a local store.
 
     ``arrays`` maps each key to its array path inside the store (``data/<key>``). `write` is
@@ -100,7 +100,7 @@ class FrameWriterProcess:
 
     def write(self, key: str, start: int, rows: np.ndarray) -> np.ndarray:
         """Write ``rows`` (all in one shard) at row ``start``; the ``(2, C)`` pixel sums of the
-        frames (see `writer.pixel_sums`) once they are durable in the store. Rows inside a
+        frames (see `stats.pixel_sums`) once they are durable in the store. Rows inside a
         `shared_buffer` are not copied; others go over the socket."""
         conn = self._conns[key]
         rows = np.ascontiguousarray(rows)
@@ -154,11 +154,11 @@ def _serve_key(root: str, path: str, conn: Connection) -> None:
     import zarr
 
     from playworld.datasets.backend import DurableLocalStore
-    from playworld.datasets.shards import ShardWriter
-    from playworld.datasets.writer import pixel_sums
+    from playworld.datasets.shards import ShardEncoder
+    from playworld.datasets.stats import pixel_sums
 
     array = zarr.open_array(DurableLocalStore(root), path=path, mode="r+")
-    writer = ShardWriter.for_array(array)
+    writer = ShardEncoder.for_array(array)
     frame_shape = tuple(array.shape[1:])
     buf = np.zeros((array.shards[0], *frame_shape), dtype=array.dtype)
     buf.fill(0)  # pages touched now, not while the recording runs

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from playworld.collection.writer import StoreWriter
+from playworld.collection.step_queue import StepQueue
 from playworld.datasets import PlayStore
-from playworld.datasets.features import Feature
 from playworld.errors import StoreError
+from playworld.features import Feature
 
 FEATURES = {"x": Feature((3,)), "action": Feature((2,), kind="action")}
 
@@ -19,7 +19,7 @@ def step(i: float, shape: int = 3) -> dict:
 
 def test_a_bad_step_loses_its_episode_only(tmp_path):
     store = PlayStore.create(tmp_path / "s.zarr", FEATURES, fps=10)
-    with StoreWriter(store, max_queue=100) as w:
+    with StepQueue(store, max_queue=100) as w:
         w.begin()
         for i in range(5):
             assert w.put(step(i))
@@ -47,11 +47,11 @@ def test_a_bad_step_loses_its_episode_only(tmp_path):
 
 def test_close_discards_the_open_episode(tmp_path):
     store = PlayStore.create(tmp_path / "s.zarr", FEATURES, fps=10)
-    w = StoreWriter(store)
+    w = StepQueue(store)
     w.begin()
     w.put(step(1))
     w.close()
     store.close()
     assert len(PlayStore.open(tmp_path / "s.zarr")) == 0
     with pytest.raises(StoreError, match="max_queue"):
-        StoreWriter(store, max_queue=0)
+        StepQueue(store, max_queue=0)

@@ -1,13 +1,18 @@
-"""Registries of hardware implementations: name -> (config class, device class).
+"""Registries: name -> (config dataclass, implementation), for robots, cameras, teleop and policies.
 
 Each implementation registers itself next to its config (`ROBOTS.register("sim", SimRobotConfig,
 SimRobot)`); `build(config)` or `from_dict({"type": ..., ...})` makes a device without an
 if/elif chain. Config classes are importable without the device's heavy dependencies.
+
+Implementations that live above this package (the twin's `SimRobot` in `playworld.sim`) are
+named as plugins, `{"sim": "playworld.sim.robot"}`: their module is imported the first time the
+name is asked for, so hardware never imports sim and the arrows stay one way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import types
 import typing
 from collections.abc import Mapping
@@ -21,9 +26,10 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Name -> (config dataclass, implementation) for one kind of device."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, plugins: Mapping[str, str] | None = None) -> None:
         self.kind = kind
         self._entries: dict[str, tuple[type, type[T]]] = {}
+        self._plugins = dict(plugins or {})  # name -> module that registers it on import
 
     def register(self, name: str, config_cls: type, cls: type[T]) -> None:
         """Add an implementation; `config_cls` is a dataclass with a `type` ClassVar == name."""
@@ -32,9 +38,11 @@ class Registry(Generic[T]):
         self._entries[name] = (config_cls, cls)
 
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        return sorted(set(self._entries) | set(self._plugins))
 
     def entry(self, name: str) -> tuple[type, type[T]]:
+        if name not in self._entries and name in self._plugins:
+            importlib.import_module(self._plugins[name])
         if name not in self._entries:
             raise ConfigError(
                 f"expected a {self.kind} type, found {name!r}.{did_you_mean(name, self.names())}"

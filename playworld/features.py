@@ -1,8 +1,9 @@
-"""Feature descriptions: what every key of a play store holds.
+"""Feature descriptions: what every key of a robot observation, an action or a store holds.
 
 A feature is one named stream recorded at every step: a state vector, an action, a camera frame or
 a timestamp. Its description (shape, dtype, kind, units, codec) is stored in the store's group
-attributes, so a store describes itself and a robot can describe its features while disconnected.
+attributes, so a store describes itself, a robot describes its features while disconnected, and a
+policy names the features it reads and writes. Every package may import this module.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ class Feature:
         codec: ``zstd`` (lossless, default), ``lz4`` (lossless, faster), ``jpeg`` (lossy, images
             only, needs the ``jpeg`` extra) or ``none``.
         level: codec level (zstd level or JPEG quality); ``None`` picks the codec's default.
-        names: optional names of the last axis entries (``["x", "y", "z"]``).
+        names: optional names of the entries along the last axis (``["x", "y", "z"]``), or along
+            the first for a set of points (``keypoints`` (K, 3): K site names).
+        privileged: True for what only the twin knows (its full state vector, keypoint sites):
+            a policy that reads a privileged feature cannot run on a real robot.
     """
 
     shape: tuple[int, ...]
@@ -41,6 +45,7 @@ class Feature:
     codec: str = "zstd"
     level: int | None = None
     names: tuple[str, ...] | None = None
+    privileged: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
@@ -64,8 +69,12 @@ class Feature:
                 )
         elif self.codec == "jpeg":
             raise FeatureError("the jpeg codec is for image features only; use zstd or lz4")
-        if self.names is not None and (not self.shape or len(self.names) != self.shape[-1]):
-            raise FeatureError(f"names has {len(self.names)} entries, the last axis {self.shape}")
+        if self.names is not None and (
+            not self.shape or len(self.names) not in (self.shape[0], self.shape[-1])
+        ):
+            raise FeatureError(
+                f"names has {len(self.names)} entries, the first or last axis of {self.shape}"
+            )
 
     @property
     def is_image(self) -> bool:

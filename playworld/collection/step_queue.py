@@ -1,14 +1,14 @@
 """A background store writer: the control loop hands steps over and never waits for the disk.
 
-    with StoreWriter(store, max_queue=120) as writer:
+    with StepQueue(store, max_queue=120) as writer:
         writer.begin()
         ok = writer.put(step)            # False: the queue was full, the step was dropped (counted)
         future = writer.commit(meta)     # resolves to the episode index once it is durable
         writer.discard()
 
-One thread owns the store and applies the messages in order. With ``frame_process=True`` (the
+One thread owns the store and applies the messages in order. With ``frame_compressor=True`` (the
 recorder's real-time loops) the store compresses and writes camera frames in a child process,
-see `playworld.datasets.frame_process`. Steps wait in a bounded queue
+see `playworld.datasets.frame_compressor`. Steps wait in a bounded queue
 (`max_queue` steps); when it is full, `put` refuses the step at once and counts it, so a slow
 disk shows up as dropped steps in the episode metadata (`writer_dropped_steps`) and in the live
 status, never as a slower loop. Control messages (begin / commit / discard) are never refused.
@@ -36,7 +36,7 @@ WRITER_NICE = 5
 _BEGIN, _STEP, _COMMIT, _DISCARD, _STOP = "begin", "step", "commit", "discard", "stop"
 
 
-class StoreWriter:
+class StepQueue:
     """Applies begin / step / commit / discard to a `PlayStore` from its own thread.
 
     Counters (read from any thread): `queued` steps waiting now, `max_queued` (high-water
@@ -50,12 +50,12 @@ class StoreWriter:
         max_queue: int = 120,
         name: str = "store-writer",
         *,
-        frame_process: bool = False,
+        frame_compressor: bool = False,
     ) -> None:
         if max_queue < 1:
             raise StoreError(f"expected max_queue >= 1 step, found {max_queue}")
-        if frame_process:  # camera frames compressed and written by a child process
-            store.use_frame_process()
+        if frame_compressor:  # camera frames compressed and written by a child process
+            store.use_frame_compressor()
         self.store = store
         self.max_queue = max_queue
         self._messages: deque[tuple[str, Any, Any]] = deque()
@@ -157,7 +157,7 @@ class StoreWriter:
         self._send(_STOP)
         self._thread.join()
 
-    def __enter__(self) -> StoreWriter:
+    def __enter__(self) -> StepQueue:
         return self
 
     def __exit__(self, *exc: object) -> None:

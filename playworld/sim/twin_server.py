@@ -43,7 +43,7 @@ class TwinServer:
         stale_after: float = 0.5,
     ) -> None:
         from playworld.hardware.profiles import read_profile
-        from playworld.hardware.sim_robot import SimRobot, SimRobotConfig
+        from playworld.sim.robot import SimRobot, SimRobotConfig
 
         p = read_profile(profile)
         self.profile = p
@@ -56,7 +56,7 @@ class TwinServer:
             for name, cfg in (p.get("cameras") or {}).items()
         }
         self.camera_topics = {n: c["topic"] for n, c in (p.get("cameras") or {}).items()}
-        from playworld.hardware.registry import build_dataclass
+        from playworld.registry import build_dataclass
 
         self.robot = SimRobot(
             build_dataclass(

@@ -38,17 +38,17 @@ def steps(n: int, seed: int) -> list[dict[str, np.ndarray]]:
     ]
 
 
-def record(path: Path, episodes: list[int], frame_process: bool) -> None:
+def record(path: Path, episodes: list[int], frame_compressor: bool) -> None:
     store = PlayStore.create(path, FEATURES, fps=10, image_shard_frames=8)
-    if frame_process:
-        store.use_frame_process()
+    if frame_compressor:
+        store.use_frame_compressor()
     for i, n in enumerate(episodes):
         store.begin_episode()
         for s in steps(n, i):
             store.append(s)
         store.commit({"i": i})
-    if frame_process:
-        proc = store._writer.frame_process
+    if frame_compressor:
+        proc = store._writer.frame_compressor
         assert proc is not None and proc.keys == ["observation.images.front"]
         assert proc.copied_writes == 0, "frames were copied to the child, not read in place"
         store.close()
@@ -65,8 +65,8 @@ def shard_bytes(path: Path) -> dict[str, bytes]:
 def test_same_store_as_in_process(tmp_path: Path) -> None:
     """Episodes ending mid-shard, several shards: the same shard files and statistics."""
     lengths = [5, 13, 2, 9]
-    record(tmp_path / "threads.zarr", lengths, frame_process=False)
-    record(tmp_path / "process.zarr", lengths, frame_process=True)
+    record(tmp_path / "threads.zarr", lengths, frame_compressor=False)
+    record(tmp_path / "process.zarr", lengths, frame_compressor=True)
     assert shard_bytes(tmp_path / "threads.zarr") == shard_bytes(tmp_path / "process.zarr")
     a, b = PlayStore.open(tmp_path / "threads.zarr"), PlayStore.open(tmp_path / "process.zarr")
     assert a.stats == b.stats
@@ -78,10 +78,10 @@ def test_same_store_as_in_process(tmp_path: Path) -> None:
 
 
 def test_rows_outside_shared_buffers_go_over_the_socket(tmp_path: Path) -> None:
-    from playworld.datasets.frame_process import FrameWriterProcess
+    from playworld.datasets.frame_compressor import FrameCompressor
 
-    record(tmp_path / "s.zarr", [3], frame_process=False)
-    proc = FrameWriterProcess(tmp_path / "s.zarr", {"cam": "data/observation.images.front"})
+    record(tmp_path / "s.zarr", [3], frame_compressor=False)
+    proc = FrameCompressor(tmp_path / "s.zarr", {"cam": "data/observation.images.front"})
     try:
         shared = proc.shared_buffer("cam", (8, *FRAME))
         frames = np.stack([s["observation.images.front"] for s in steps(8, 5)])
@@ -99,13 +99,13 @@ def test_rows_outside_shared_buffers_go_over_the_socket(tmp_path: Path) -> None:
 def test_child_death_fails_the_episode_and_keeps_committed_ones(tmp_path: Path) -> None:
     path = tmp_path / "s.zarr"
     store = PlayStore.create(path, FEATURES, fps=10, image_shard_frames=8)
-    store.use_frame_process()
+    store.use_frame_compressor()
     store.begin_episode()
     for s in steps(5, 0):
         store.append(s)
     store.commit({})
-    os.kill(store._writer.frame_process.pid, signal.SIGKILL)
-    store._writer.frame_process._proc.wait()
+    os.kill(store._writer.frame_compressor.pid, signal.SIGKILL)
+    store._writer.frame_compressor._proc.wait()
     store.begin_episode()
     with pytest.raises(StoreError, match="frame writer process stopped"):
         for s in steps(20, 1):  # a full shard is sent to the dead child
@@ -125,14 +125,14 @@ def test_child_exits_when_the_recorder_is_killed(tmp_path: Path) -> None:
         f"""
         import sys, time
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from test_frame_process import FEATURES, steps
+        from test_frame_compressor import FEATURES, steps
         from playworld.datasets import PlayStore
         store = PlayStore.create({str(tmp_path / "s.zarr")!r}, FEATURES, fps=10, image_shard_frames=8)
-        store.use_frame_process()
+        store.use_frame_compressor()
         store.begin_episode()
         for s in steps(3, 0):
             store.append(s)
-        print(store._writer.frame_process.pid, flush=True)
+        print(store._writer.frame_compressor.pid, flush=True)
         time.sleep(60)
         """
     )
