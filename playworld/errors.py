@@ -43,3 +43,7 @@ def did_you_mean(name: str, options: list[str] | tuple[str, ...]) -> str:
     close = difflib.get_close_matches(name, options, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return f"{hint} Valid: {', '.join(sorted(options)) or '(none)'}."
+
+
+class PolicyError(PlayworldError):
+    """A policy cannot be built, loaded or run as asked (a bad checkpoint folder, wrong features)."""
