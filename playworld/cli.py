@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -67,12 +67,13 @@ def store_info(
 ) -> None:
     """Episodes, steps, features, size on disk and compression per feature."""
     from playworld.datasets import maintenance
+    from playworld.datasets.summary import print_info
 
     d = maintenance.info(path)
     if as_json:
         typer.echo(json.dumps(d, indent=2))
     else:
-        _print_info(d)
+        print_info(d)
 
 
 @store_app.command("validate")
@@ -130,48 +131,6 @@ def store_drop(
     typer.echo(
         f"dropped episode {episode}: {out or path} has {len(result)} episodes, {result.num_steps} steps"
     )
-
-
-def _print_info(d: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    sources = ", ".join(f"{k}: {v}" for k, v in d["sources"].items()) or "-"
-    console.print(
-        f"[bold]{d['url']}[/bold]\n"
-        f"{d['episodes']} episodes, {d['steps']} steps, {d['duration_s']:.1f} s at {d['fps']:g} Hz"
-        f" (sources: {sources})\n"
-        f"{_bytes(d['size_bytes'])} in {d['files']} files, codecs: {', '.join(d['codecs'])}"
-        + (
-            f"\n[yellow]{d['uncommitted_rows']} uncommitted rows[/yellow]"
-            if d["uncommitted_rows"]
-            else ""
-        ),
-        highlight=False,
-    )
-    table = Table("feature", "kind", "shape", "dtype", "units", "codec", "stored", "ratio")
-    for key, f in d["features"].items():
-        ratio = f["compression_ratio"]
-        table.add_row(
-            key,
-            f["kind"],
-            "x".join(map(str, f["shape"])) or "()",
-            f["dtype"],
-            f["units"] or "-",
-            f["codec"] + (f"-{f['level']}" if f["level"] is not None else ""),
-            _bytes(f["stored_bytes"]),
-            f"{ratio:.1f}x" if ratio else "-",
-        )
-    console.print(table)
-
-
-def _bytes(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return ""  # unreachable
 
 
 for _name, _sub in SUBAPPS.items():

@@ -109,9 +109,10 @@ def run(out: Path, minutes: float, workers: int, fast: bool, seed: int) -> dict[
     )
 
     print("[2/4] playworld store info")
-    from playworld.cli import store_info
+    from playworld.datasets.maintenance import info
+    from playworld.datasets.summary import print_info
 
-    store_info(str(path), as_json=False)
+    print_info(info(str(path)))
 
     store = PlayStore.open(path)
     print("[3/4] replay episode 0 in a fresh twin")
