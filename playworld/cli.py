@@ -140,6 +140,18 @@ app.command("record")(record_command)
 app.command("autoplay")(autoplay_command)
 
 
+@app.command("report")
+def report_command(
+    run_dir: Annotated[
+        str, typer.Argument(help="A run folder (e.g. out/demo).", show_default=False)
+    ],
+) -> None:
+    """Build RUN_DIR/report.html: stores, world-model scores, evaluations, deployment, videos."""
+    from playworld.pipeline.report import build_report
+
+    typer.echo(f"wrote {build_report(run_dir)}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: run the command; a user error becomes one ``error:`` line, exit 2."""
     try:
