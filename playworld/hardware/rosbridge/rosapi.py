@@ -20,6 +20,7 @@ from typing import Any
 from playworld.hardware.rosbridge import msgdefs
 
 Args = dict[str, Any]
+BRIDGE_NODE = "/rosbridge_websocket"  # the node a ROS graph shows for rosbridge's clients
 
 
 def install(server: Any) -> None:
@@ -118,7 +119,7 @@ def _nodes_on(server: Any, args: Args, role: str) -> Args:
 def _nodes(server: Any) -> list[str]:
     graph = server.graph()
     names = {n for ns in (*graph.publishers.values(), *graph.subscribers.values()) for n in ns}
-    return sorted(names | set(graph.providers.values()))
+    return sorted(names | set(graph.providers.values()) | {BRIDGE_NODE})
 
 
 def _node_details(server: Any, args: Args) -> Args:

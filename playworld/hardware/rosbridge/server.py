@@ -50,6 +50,7 @@ from playworld.hardware.rosbridge.relay import (
     resolve,
     subscribe_options,
 )
+from playworld.hardware.rosbridge.rosapi import BRIDGE_NODE
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,7 @@ class Graph(NamedTuple):
     providers: dict[str, str]
 
 
-#: Node names as a ROS 1 graph would show them: rosbridge speaks for all its clients.
-BRIDGE_NODE, ROSAPI_NODE = "/rosbridge_websocket", "/rosapi"
+ROSAPI_NODE = "/rosapi"
 
 
 @dataclass
