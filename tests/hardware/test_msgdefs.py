@@ -114,3 +114,67 @@ def test_cbor_values_pack_arrays_as_rosbridge_does():
     decoded = cbor2.loads(cbor2.dumps(state))  # Python's cbor2 leaves typed arrays as tags
     assert decoded["position"].tag == 86
     assert struct.unpack("<2d", decoded["position"].value) == (1.5, -2.0)
+
+
+WIRE_ORACLE = """
+import importlib, json, sys
+out = []
+for msg_type, hexed in json.load(sys.stdin):
+    pkg, name = msg_type.split("/")
+    cls = getattr(importlib.import_module(pkg + ".msg"), name)
+    m = cls().deserialize(bytes.fromhex(hexed))
+    buf = __import__("io").BytesIO()
+    m.serialize(buf)
+    out.append({"same": buf.getvalue().hex() == hexed, "text": str(m)})
+print(json.dumps(out))
+"""
+
+
+def test_ros1_wire_bytes_read_back_by_debian_genpy(debian_classes):
+    """Our cbor-raw bytes, deserialized and re-serialized by ROS 1's own generated classes."""
+    from playworld.hardware.rosbridge import messages, ros1_wire
+
+    names = ["panda_joint1", "panda_joint2"]
+    cases = [
+        ("sensor_msgs/JointState", messages.joint_state(names, [0.5, -1.25], 12.5, [0.1, 0.2])),
+        (
+            "sensor_msgs/CompressedImage",
+            messages.compressed_image(b"\xff\xd8xyz", 3.0, "jpeg", "f"),
+        ),
+        (
+            "trajectory_msgs/JointTrajectory",
+            messages.joint_command("trajectory_msgs/JointTrajectory", names, [0.1, 0.2], 0.5),
+        ),
+        (
+            "std_msgs/Float64MultiArray",
+            {"layout": {"dim": [{"label": "q", "size": 2, "stride": 2}]}, "data": [0.1, None]},
+        ),
+        ("std_msgs/Float64", {"data": -2.5}),
+        (
+            "geometry_msgs/TransformStamped",
+            {
+                "child_frame_id": "hand",
+                "transform": {"translation": {"x": 1.0}, "rotation": {"w": 1.0}},
+            },
+        ),
+        ("sensor_msgs/CameraInfo", {"height": 480, "width": 640, "K": [1.0] * 9, "D": [0.5]}),
+        ("std_msgs/Bool", {"data": True}),
+    ]
+    payload = [(t, ros1_wire.serialize(m, t).hex()) for t, m in cases]
+    proc = subprocess.run(
+        ["/usr/bin/python3", "-c", WIRE_ORACLE],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    assert all(r["same"] for r in results), results
+    state, image, trajectory, multi = (r["text"] for r in results[:4])
+    assert "position: [0.5, -1.25]" in state and "secs: 12" in state and "nsecs: 500000000" in state
+    assert "jpeg" in image and 'frame_id: "f"' in image
+    assert "time_from_start" in trajectory and "nsecs: 500000000" in trajectory
+    assert "data: [0.1, nan]" in multi and 'label: "q"' in multi
+    assert 'child_frame_id: "hand"' in results[5]["text"] and "w: 1.0" in results[5]["text"]
+    assert "height: 480" in results[6]["text"] and "D: [0.5]" in results[6]["text"]
+    assert "data: True" in results[7]["text"]
