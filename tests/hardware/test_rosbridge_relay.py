@@ -221,10 +221,14 @@ def profile_server():
     names = p["joints"] + p["gripper_joints"]
     stop = threading.Event()
 
+    jpeg = b"\xff\xd8\xff" + bytes(1000) + b"\xff\xd9"
+    camera = p["cameras"]["front"]["topic"]
+
     def publish():
         while not stop.wait(0.02):
-            q = np.zeros(len(names))
+            q = np.linspace(-1, 1, len(names))
             server.publish(p["joint_state_topic"], messages.joint_state(names, q, time.time()))
+            server.publish(camera, messages.compressed_image(jpeg, time.time(), "jpeg", "front"))
 
     with server:
         thread = threading.Thread(target=publish, name="rosbridge-test-publisher")
@@ -284,3 +288,8 @@ def test_roslibjs_rosapi_as_foxglove_asks(server, request):
     state = out["rawState"]  # ROS 1 wire bytes decoded in JavaScript
     assert state["left"] == 0 and state["name"][0] == "panda_joint1" and len(state["position"]) == 9
     assert abs(state["secs"] - time.time()) < 30 and abs(out["rawReceipt"] - time.time()) < 30
+    fox = out["foxgloveState"]  # decoded by Foxglove's own ROS 1 reader
+    assert fox["name"] == state["name"] and fox["position"] == state["position"]
+    assert fox["stamp"]["sec"] == state["secs"]
+    image = out["foxgloveImage"]
+    assert image["format"] == "jpeg" and image["head"] == [255, 216, 255] and image["size"] > 500

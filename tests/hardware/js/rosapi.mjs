@@ -2,6 +2,10 @@
 // makes them, and one /joint_states message in cbor-raw (ROS 1 wire bytes, Foxglove's choice).
 //   node rosapi.mjs PORT -> one JSON line with what it saw
 import { Ros, Topic, Param } from "roslib";
+// What Foxglove itself uses to read a ROS 1 rosbridge connection: the definition parser and
+// the ROS 1 message reader, fed with topics_and_raw_types text and cbor-raw bytes.
+import { parse } from "@foxglove/rosmsg";
+import { MessageReader } from "@foxglove/rosmsg-serialization";
 
 const ros = new Ros({ url: `ws://127.0.0.1:${process.argv[2]}` });
 const fail = (why) => { console.log(JSON.stringify({ error: String(why) })); process.exit(1); };
@@ -42,6 +46,16 @@ try {
   states.unsubscribe();
   out.rawState = decodeJointState(msg.bytes);
   out.rawReceipt = msg.secs;
+  // Foxglove's path: every definition parses; the cbor-raw messages decode with it
+  const readers = Object.fromEntries(raw.types.map((type, k) =>
+    [type, new MessageReader(parse(raw.typedefs_full_text[k], { ros2: false }))]));
+  const state = readers["sensor_msgs/JointState"].readMessage(msg.bytes);
+  out.foxgloveState = { name: state.name, position: Array.from(state.position), stamp: state.header.stamp };
+  const images = new Topic({ ros, name: "/camera/front/image/compressed", compression: "cbor-raw" });
+  const img = await new Promise((resolve) => images.subscribe(resolve));
+  images.unsubscribe();
+  const image = readers["sensor_msgs/CompressedImage"].readMessage(img.bytes);
+  out.foxgloveImage = { format: image.format, head: Array.from(image.data.slice(0, 3)), size: image.data.length };
 } catch (e) {
   fail(e.message);
 }
