@@ -168,7 +168,7 @@ def node_or_skip():
 
 def test_two_roslibjs_clients_relay_json_and_cbor(echo_server):
     out = run_client([node_or_skip(), str(HERE / "js" / "relay.mjs"), str(echo_server.port)])
-    assert out["chat"] == [f"js {i}" for i in range(5)]
+    assert out["chat"] == [f"js {i}" for i in range(5)] and out["doubled"] == 42
     assert out["positions"] == [[i + 0.5, -i - 0.25] for i in range(3)]
     assert out["positionClass"] == "Float64Array"  # a CBOR typed array, decoded by roslibjs
     assert out["names"] == ["j1", "j2"] and out["stamp"] == {"secs": 0, "nsecs": 0}

@@ -78,7 +78,7 @@ class _Client:
     queue: asyncio.Queue
     subs: dict[str, Subscription] = field(default_factory=dict)  # resolved topic -> subscription
     advertised: dict[str, set[str]] = field(default_factory=dict)  # topic -> advertise ids
-    services: set[str] = field(default_factory=set)
+    services: dict[str, str] = field(default_factory=dict)  # resolved -> as the client spells it
     dropped: int = 0
 
 
@@ -415,19 +415,20 @@ class RosBridgeServer:
             self._release(topic)
 
     def _op_advertise_service(self, client: _Client, m: dict[str, Any]) -> None:
-        service, srv_type = resolve(self._field(m, "service")), self._field(m, "type")
+        spelled, srv_type = self._field(m, "service"), self._field(m, "type")
+        service = resolve(spelled)
         if service in self._local_services:
             raise ProtocolError(f"advertise_service {service}: this server already provides it")
         self._providers[service] = client
         self.services[service] = srv_type
-        client.services.add(service)
+        client.services[service] = spelled  # calls are forwarded as the provider named it
 
     def _op_unadvertise_service(self, client: _Client, m: dict[str, Any]) -> None:
         service = resolve(self._field(m, "service"))
         if self._providers.get(service) is client:
             del self._providers[service]
             self.services.pop(service, None)
-        client.services.discard(service)
+        client.services.pop(service, None)
 
     def _op_call_service(self, client: _Client, m: dict[str, Any]) -> None:
         spelled = self._field(m, "service")
@@ -451,9 +452,15 @@ class RosBridgeServer:
         elif service in self._providers:
             key = f"fwd:{next(self._ids)}"
             self._pending[key] = (client, op_id, spelled)
+            provider = self._providers[service]
             self._send_json(
-                self._providers[service],
-                {"op": "call_service", "id": key, "service": service, "args": args},
+                provider,
+                {
+                    "op": "call_service",
+                    "id": key,
+                    "service": provider.services[service],
+                    "args": args,
+                },
             )
         else:
             self._respond(client, spelled, op_id, f"service {service} does not exist", False)

@@ -1,6 +1,6 @@
 // Two roslibjs clients through the playworld rosbridge relay: one publishes, the other receives
 // (JSON, and CBOR with typed arrays and byte strings).   node relay.mjs PORT -> one JSON line
-import { Ros, Topic } from "roslib";
+import { Ros, Service, Topic } from "roslib";
 
 const url = `ws://127.0.0.1:${process.argv[2]}`;
 const fail = (why) => { console.log(JSON.stringify({ error: String(why) })); process.exit(1); };
@@ -37,9 +37,17 @@ image.publish({ format: "jpeg", data: jpeg.toString("base64") });
 while (got.chat.length < 5 || got.states.length < 3 || got.images.length < 1) {
   await new Promise((resolve) => setTimeout(resolve, 10));
 }
+// a service offered by one client (named without a leading slash), called by the other
+const double = new Service({ ros: a, name: "relay/double", serviceType: "playworld_test/Double" });
+await double.advertise((request, response) => { response.y = request.x * 2; return true; });
+await new Promise((resolve, reject) => a.getServices(resolve, reject)); // the advertise landed
+const caller = new Service({ ros: b, name: "/relay/double", serviceType: "playworld_test/Double" });
+const doubled = await new Promise((resolve, reject) => caller.callService({ x: 21 }, (r) => resolve(r.y), reject));
+
 const s = got.states[0];
 console.log(JSON.stringify({
   chat: got.chat,
+  doubled,
   positions: got.states.map((m) => Array.from(m.position)),
   positionClass: s.position.constructor.name,
   names: s.name,
