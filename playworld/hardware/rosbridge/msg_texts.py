@@ -1,10 +1,13 @@
 """ROS 1 message and service definitions, as text: the data behind rosapi and type checks.
 
-Each entry is the type's own `.msg` (or `.srv`) file, byte for byte as ROS 1 Noetic ships it
-(comments and trailing spaces included: `gendeps --cat` and rosapi's
-`topics_and_raw_types` return them verbatim). Copied from Debian's ros-*-msgs packages;
-`tests/hardware/test_msgdefs.py` checks them against Debian's generated classes when installed.
-Add a type by pasting its file here; `msgdefs.py` does the rest.
+`MSGS` holds each message type's own `.msg` file, byte for byte as ROS 1 Noetic ships it
+(comments and trailing spaces included: `gendeps --cat` and rosapi's `topics_and_raw_types`
+return them verbatim), taken from the `_full_text` of Debian 12's generated classes
+(python3-std-msgs, python3-sensor-msgs, python3-geometry-msgs, python3-trajectory-msgs);
+`tests/hardware/test_msgdefs.py` checks every full text against those classes when installed.
+`SRVS` holds each service's request and response fields around `---` (for rosapi's
+service_request_details / service_response_details). Add a type by pasting its file here;
+`msgdefs.py` does the rest.
 """
 
 # fmt: off

@@ -3,8 +3,9 @@
 One published message (`Outgoing`) is encoded at most once per wire format, however many clients
 receive it. Each client's subscription to a topic (`Subscription`) merges that client's
 subscribe requests as rosbridge_library does (`capabilities/subscribe.py`): the lowest
-`throttle_rate`, the lowest `queue_length`, the lowest `fragment_size`, and the strongest
-compression asked for (none < cbor < cbor-raw). Pacing follows rosbridge's
+`throttle_rate`, the lowest `queue_length`, the lowest `fragment_size` (applied to JSON; binary
+CBOR frames go whole), and the strongest compression asked for (none < cbor < cbor-raw; "png"
+is answered with a warning and JSON). Pacing follows rosbridge's
 `subscription_modifiers.py`:
 
     throttle_rate 0                    every message, at once
