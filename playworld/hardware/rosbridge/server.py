@@ -1,11 +1,17 @@
 """A rosbridge v2 protocol server (JSON over websocket) with no ROS underneath.
 
 Follows `ROSBRIDGE_PROTOCOL.md` of RobotWebTools/rosbridge_suite for the ops advertise,
-unadvertise, publish, subscribe (with throttle_rate), unsubscribe, call_service,
-advertise_service, unadvertise_service, service_response and status. Clients talk to each other
-(a roslibpy publisher and a roslibjs subscriber) and to this process, which publishes topics and
-offers services of its own (`publish`, `on_publish`, `add_service`); it also answers
-`/rosapi/get_time`, `/rosapi/topics` and `/rosapi/services` like rosapi does.
+unadvertise, publish, subscribe, unsubscribe, call_service, advertise_service,
+unadvertise_service, service_response and status. It is a full relay: any client may advertise,
+publish and subscribe on any topic, and every subscriber gets what any publisher sends, with
+rosbridge's `throttle_rate`, `queue_length`, `fragment_size` and `compression` ("cbor": binary
+CBOR with typed arrays; "cbor-raw": ROS 1 wire bytes, what Foxglove asks for) per subscription
+(`relay.py`). A topic keeps the type it was first advertised or subscribed with while anyone
+uses it; an advertise, subscribe or publish with another type, or a message that does not fit a
+type `msgdefs` knows, gets a status error, as rosbridge does. Names resolve in the root
+namespace ("rosapi/topics" is "/rosapi/topics"). This process publishes topics and offers
+services of its own (`publish`, `on_publish`, `add_service`), and answers rosapi's services
+(`rosapi.py`: topics_and_raw_types, topic_type, message_details, get_param ...).
 
     with RosBridgeServer(port=9090) as server:         # 127.0.0.1 unless host= says otherwise
         server.advertise("/joint_states", "sensor_msgs/JointState")
@@ -28,12 +34,23 @@ import itertools
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
 from playworld.hardware.errors import HardwareError
+from playworld.hardware.rosbridge import msgdefs, rosapi
+from playworld.hardware.rosbridge.relay import (
+    Outgoing,
+    ProtocolError,
+    ProtocolWarning,
+    Subscription,
+    canonical_type,
+    resolve,
+    subscribe_options,
+)
+from playworld.hardware.rosbridge.rosapi import BRIDGE_NODE
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +58,15 @@ ServiceFn = Callable[[dict[str, Any]], dict[str, Any]]
 PublishFn = Callable[[dict[str, Any], int], None]
 
 
-class ProtocolError(ValueError):
-    """A client message breaks the protocol; sent back to that client as a status error."""
+class Graph(NamedTuple):
+    """Who publishes, subscribes and provides what, by ROS node name (for rosapi)."""
+
+    publishers: dict[str, set[str]]
+    subscribers: dict[str, set[str]]
+    providers: dict[str, str]
+
+
+ROSAPI_NODE = "/rosapi"
 
 
 @dataclass
@@ -52,10 +76,9 @@ class _Client:
     cid: int
     ws: Any
     queue: asyncio.Queue
-    subs: dict[str, dict[str, float]] = field(default_factory=dict)  # topic -> {sub id: throttle s}
-    last_sent: dict[str, float] = field(default_factory=dict)  # topic -> time of last delivery
-    advertised: set[str] = field(default_factory=set)
-    services: set[str] = field(default_factory=set)
+    subs: dict[str, Subscription] = field(default_factory=dict)  # resolved topic -> subscription
+    advertised: dict[str, set[str]] = field(default_factory=dict)  # topic -> advertise ids
+    services: dict[str, str] = field(default_factory=dict)  # resolved -> as the client spells it
     dropped: int = 0
 
 
@@ -69,16 +92,20 @@ class RosBridgeServer:
         max_message_bytes: int = 1 << 20,
         queue_size: int = 64,
         service_timeout: float = 10.0,
+        node_name: str = "/playworld",
     ) -> None:
         self.host, self.requested_port = host, port
         self.port: int | None = None
         self.max_message_bytes = max_message_bytes
         self.queue_size = queue_size
         self.service_timeout = service_timeout
-        self.topics: dict[str, str] = {}  # topic -> type
+        self.node_name = node_name
+        self.topics: dict[str, str] = {}  # topic -> type, while anyone publishes or subscribes
         self.services: dict[str, str] = {}  # service -> type
+        self._published: set[str] = set()  # topics this process publishes
         self._local_subs: dict[str, list[PublishFn]] = {}
         self._local_services: dict[str, ServiceFn] = {}
+        self._inline: set[str] = set()  # local services answered in the loop thread
         self._providers: dict[str, _Client] = {}  # service -> client offering it
         self._pending: dict[str, tuple[_Client, Any, str]] = {}  # forwarded id -> (caller, id, srv)
         self._clients: dict[int, _Client] = {}
@@ -88,9 +115,7 @@ class RosBridgeServer:
         self._stopped: asyncio.Event | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
-        self.add_service("/rosapi/get_time", "rosapi/GetTime", _get_time)
-        self.add_service("/rosapi/topics", "rosapi/Topics", self._rosapi_topics)
-        self.add_service("/rosapi/services", "rosapi/Services", self._rosapi_services)
+        rosapi.install(self)
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> RosBridgeServer:
@@ -150,31 +175,57 @@ class RosBridgeServer:
     # -- this process as a ROS node -----------------------------------------------------------
     def advertise(self, topic: str, msg_type: str) -> None:
         """Declare a topic this process publishes (clients may subscribe before it does)."""
-        self.topics[topic] = msg_type
+        topic = resolve(topic)
+        self.topics[topic] = canonical_type(msg_type)
+        self._published.add(topic)
 
     def on_publish(self, topic: str, msg_type: str, fn: PublishFn) -> None:
         """Call `fn(msg, client_id)` for every client publish on `topic` (in the loop thread).
 
-        `fn` may raise `ValueError` (or any PlayworldError): the publisher gets a status error.
+        `msg` has been checked against `msg_type` and completed with defaults when `msgdefs`
+        knows the type. `fn` may raise `ValueError` (or any PlayworldError): the publisher gets
+        a status error.
         """
-        self.topics.setdefault(topic, msg_type)
+        topic = resolve(topic)
+        self.topics.setdefault(topic, canonical_type(msg_type))
         self._local_subs.setdefault(topic, []).append(fn)
 
-    def add_service(self, service: str, srv_type: str, fn: ServiceFn) -> None:
-        """Offer a service: `fn(args) -> values` runs in a worker thread."""
+    def add_service(self, service: str, srv_type: str, fn: ServiceFn, inline: bool = False) -> None:
+        """Offer a service: `fn(args) -> values` runs in a worker thread (`inline`: in the loop
+        thread, for quick answers that read the server's state)."""
+        service = resolve(service)
         self.services[service] = srv_type
         self._local_services[service] = fn
+        if inline:
+            self._inline.add(service)
 
     def publish(self, topic: str, msg: dict[str, Any]) -> None:
         """Send `msg` to every subscriber of `topic`; thread-safe, returns at once."""
         if self._loop is None or self._loop.is_closed():
             return
-        text = json.dumps({"op": "publish", "topic": topic, "msg": msg}, separators=(",", ":"))
+        topic = resolve(topic)
+        # JSON is encoded here, in the caller's thread, to keep that work off the loop.
+        out = Outgoing(topic, msg, self.topics.get(topic), "")
+        out.encode("none", topic)
         with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
-            self._loop.call_soon_threadsafe(self._fanout, topic, text, None)
+            self._loop.call_soon_threadsafe(self._fanout, out)
 
     def client_count(self) -> int:
         return len(self._clients)
+
+    def graph(self) -> Graph:
+        """Publishers, subscribers (node names by topic) and service providers; loop thread."""
+        pubs: dict[str, set[str]] = {t: {self.node_name} for t in self._published}
+        subs: dict[str, set[str]] = {t: {self.node_name} for t in self._local_subs}
+        for client in self._clients.values():
+            for t in client.advertised:
+                pubs.setdefault(t, set()).add(BRIDGE_NODE)
+            for t in client.subs:
+                subs.setdefault(t, set()).add(BRIDGE_NODE)
+        providers = {s: BRIDGE_NODE for s in self._providers}
+        for s in self._local_services:
+            providers[s] = ROSAPI_NODE if s.startswith("/rosapi/") else self.node_name
+        return Graph(pubs, subs, providers)
 
     # -- connections --------------------------------------------------------------------------
     async def _handle(self, ws: Any) -> None:
@@ -200,6 +251,10 @@ class RosBridgeServer:
 
     def _forget(self, client: _Client) -> None:
         self._clients.pop(client.cid, None)
+        for sub in client.subs.values():
+            sub.close()
+        for topic in {*client.subs, *client.advertised}:
+            self._release(topic)
         for service in client.services:
             if self._providers.get(service) is client:
                 del self._providers[service]
@@ -208,7 +263,15 @@ class RosBridgeServer:
             if caller is client:
                 del self._pending[key]
 
-    def _send(self, client: _Client, text: str) -> None:
+    def _release(self, topic: str) -> None:
+        """Forget a topic's type once nobody publishes or subscribes to it (it may change)."""
+        if topic in self._published or topic in self._local_subs:
+            return
+        if any(topic in c.advertised or topic in c.subs for c in self._clients.values()):
+            return
+        self.topics.pop(topic, None)
+
+    def _send(self, client: _Client, text: str | bytes) -> None:
         """Queue `text` for `client`; a full queue drops its oldest message (never blocks)."""
         if client.queue.full():
             try:
@@ -227,17 +290,13 @@ class RosBridgeServer:
             message["id"] = op_id
         self._send_json(client, message)
 
-    def _fanout(self, topic: str, text: str, sender: _Client | None) -> None:
-        now = time.monotonic()
+    def _fanout(self, out: Outgoing) -> None:
+        """Offer `out` to every subscription of its topic, its publisher's own included (a ROS
+        node subscribed to a topic it publishes receives its own messages)."""
         for client in list(self._clients.values()):
-            subs = client.subs.get(topic)
-            if not subs or client is sender:
-                continue
-            throttle = min(subs.values())
-            if throttle > 0 and now - client.last_sent.get(topic, -1e9) < throttle:
-                continue
-            client.last_sent[topic] = now
-            self._send(client, text)
+            sub = client.subs.get(out.topic)
+            if sub is not None:
+                sub.offer(out)
 
     # -- ops ------------------------------------------------------------------------------------
     def _receive(self, client: _Client, raw: str | bytes) -> None:
@@ -265,6 +324,8 @@ class RosBridgeServer:
             handler(self, client, message)
         except ProtocolError as exc:
             self._status(client, str(exc), op_id)
+        except ProtocolWarning as exc:
+            self._status(client, str(exc), op_id, "warning")
         except Exception as exc:  # a bug in a handler must not kill the connection
             log.exception("rosbridge op failed")
             self._status(client, f"internal error: {type(exc).__name__}: {exc}", op_id)
@@ -279,80 +340,100 @@ class RosBridgeServer:
             )
         return value
 
-    def _op_advertise(self, client: _Client, m: dict[str, Any]) -> None:
-        topic, msg_type = self._field(m, "topic"), self._field(m, "type")
+    def _typed(self, op: str, topic: str, msg_type: Any) -> str | None:
+        """`msg_type` (ROS 1 spelling) if it fits the topic's type; a conflict is an error."""
+        if msg_type in (None, ""):
+            return None
+        if not isinstance(msg_type, str) or "/" not in msg_type:
+            raise ProtocolError(f"{op} {topic}: expected a type like pkg/Name, found {msg_type!r}")
+        msg_type = canonical_type(msg_type)
         known = self.topics.get(topic)
         if known is not None and known != msg_type:
-            raise ProtocolError(f"advertise {topic}: expected type {known}, found {msg_type}")
-        self.topics[topic] = msg_type
-        client.advertised.add(topic)
+            raise ProtocolError(f"{op} {topic}: expected type {known}, found {msg_type}")
+        return msg_type
+
+    def _op_advertise(self, client: _Client, m: dict[str, Any]) -> None:
+        topic = resolve(self._field(m, "topic"))
+        self.topics[topic] = self._typed("advertise", topic, self._field(m, "type"))
+        client.advertised.setdefault(topic, set()).add(str(m.get("id")))
 
     def _op_unadvertise(self, client: _Client, m: dict[str, Any]) -> None:
-        client.advertised.discard(self._field(m, "topic"))
+        topic = resolve(self._field(m, "topic"))
+        ids = client.advertised.get(topic)
+        if ids is None:
+            raise ProtocolWarning(f"unadvertise {topic}: this client does not advertise it")
+        if "id" in m:
+            ids.discard(str(m["id"]))
+        if "id" not in m or not ids:
+            del client.advertised[topic]
+            self._release(topic)
 
     def _op_publish(self, client: _Client, m: dict[str, Any]) -> None:
-        topic, msg = self._field(m, "topic"), self._field(m, "msg", dict)
-        if topic not in self.topics:
+        topic, msg = resolve(self._field(m, "topic")), self._field(m, "msg", dict)
+        self._typed("publish", topic, m.get("type"))
+        msg_type = self.topics.get(topic)
+        if msg_type is None:
             raise ProtocolError(f"publish {topic}: the topic is not advertised; advertise it first")
+        client.advertised.setdefault(topic, set())  # rosbridge registers the publisher too
+        try:
+            msg = msgdefs.conform(msg, msg_type)
+        except ValueError as exc:
+            raise ProtocolError(f"publish {topic}: {exc}") from None
         for fn in self._local_subs.get(topic, ()):
             try:
                 fn(msg, client.cid)
             except (ValueError, TypeError, KeyError) as exc:
                 raise ProtocolError(f"publish {topic}: {exc}") from None
-        text = json.dumps({"op": "publish", "topic": topic, "msg": msg}, separators=(",", ":"))
-        self._fanout(topic, text, client)
+        self._fanout(Outgoing(topic, msg, msg_type))
 
     def _op_subscribe(self, client: _Client, m: dict[str, Any]) -> None:
-        topic = self._field(m, "topic")
-        msg_type = m.get("type")
-        known = self.topics.get(topic)
-        if msg_type and known and msg_type != known:
-            raise ProtocolError(f"subscribe {topic}: expected type {known}, found {msg_type}")
-        if msg_type and not known:
-            self.topics[topic] = msg_type
-        throttle = m.get("throttle_rate", 0) or 0
-        if not isinstance(throttle, int | float) or throttle < 0:
-            raise ProtocolError(
-                f"subscribe {topic}: expected throttle_rate >= 0 ms, found {throttle!r}"
-            )
-        compression = m.get("compression", "none") or "none"
-        if compression != "none":
+        spelled = self._field(m, "topic")
+        topic = resolve(spelled)
+        msg_type = self._typed("subscribe", topic, m.get("type"))
+        options = subscribe_options(topic, m)
+        if m.get("compression") == "png":
             self._status(
                 client,
-                f"compression {compression!r} is not supported; sending JSON",
+                f"subscribe {topic}: png is not supported; sending JSON",
                 m.get("id"),
                 "warning",
             )
-        client.subs.setdefault(topic, {})[str(m.get("id"))] = throttle / 1000.0
+        if msg_type and topic not in self.topics:
+            self.topics[topic] = msg_type
+        sub = client.subs.get(topic)
+        if sub is None:
+            sub = client.subs[topic] = Subscription(spelled, partial(self._send, client))
+        sub.add(str(m.get("id")), options)
 
     def _op_unsubscribe(self, client: _Client, m: dict[str, Any]) -> None:
-        topic = self._field(m, "topic")
-        subs = client.subs.get(topic, {})
-        if "id" in m:
-            subs.pop(str(m["id"]), None)
-        else:
-            subs.clear()
-        if not subs:
-            client.subs.pop(topic, None)
+        topic = resolve(self._field(m, "topic"))
+        sub = client.subs.get(topic)
+        if sub is None:
+            return
+        if sub.remove(str(m["id"]) if "id" in m else None):
+            del client.subs[topic]
+            self._release(topic)
 
     def _op_advertise_service(self, client: _Client, m: dict[str, Any]) -> None:
-        service, srv_type = self._field(m, "service"), self._field(m, "type")
+        spelled, srv_type = self._field(m, "service"), self._field(m, "type")
+        service = resolve(spelled)
         if service in self._local_services:
             raise ProtocolError(f"advertise_service {service}: this server already provides it")
         self._providers[service] = client
         self.services[service] = srv_type
-        client.services.add(service)
+        client.services[service] = spelled  # calls are forwarded as the provider named it
 
     def _op_unadvertise_service(self, client: _Client, m: dict[str, Any]) -> None:
-        service = self._field(m, "service")
+        service = resolve(self._field(m, "service"))
         if self._providers.get(service) is client:
             del self._providers[service]
             self.services.pop(service, None)
-        client.services.discard(service)
+        client.services.pop(service, None)
 
     def _op_call_service(self, client: _Client, m: dict[str, Any]) -> None:
-        service = self._field(m, "service")
-        args = m.get("args", {})
+        spelled = self._field(m, "service")
+        service = resolve(spelled)
+        args = m.get("args") or {}
         if isinstance(args, list):  # positional args are allowed by the protocol; unsupported here
             args = {}
         if not isinstance(args, dict):
@@ -360,17 +441,29 @@ class RosBridgeServer:
                 f"call_service {service}: expected args as an object, found {args!r}"
             )
         op_id = m.get("id")
-        if service in self._local_services:
-            asyncio.ensure_future(self._call_local(client, service, args, op_id))
+        if service in self._inline:
+            try:
+                values, ok = self._local_services[service](args), True
+            except Exception as exc:  # the caller gets result false and the reason
+                values, ok = f"{type(exc).__name__}: {exc}", False
+            self._respond(client, spelled, op_id, values, ok)
+        elif service in self._local_services:
+            asyncio.ensure_future(self._call_local(client, service, spelled, args, op_id))
         elif service in self._providers:
             key = f"fwd:{next(self._ids)}"
-            self._pending[key] = (client, op_id, service)
+            self._pending[key] = (client, op_id, spelled)
+            provider = self._providers[service]
             self._send_json(
-                self._providers[service],
-                {"op": "call_service", "id": key, "service": service, "args": args},
+                provider,
+                {
+                    "op": "call_service",
+                    "id": key,
+                    "service": provider.services[service],
+                    "args": args,
+                },
             )
         else:
-            self._respond(client, service, op_id, f"service {service} does not exist", False)
+            self._respond(client, spelled, op_id, f"service {service} does not exist", False)
             raise ProtocolError(
                 f"call_service: expected a service among {sorted(self.services)}, found {service!r}"
             )
@@ -403,15 +496,17 @@ class RosBridgeServer:
         "status": _op_status,
     }
 
-    async def _call_local(self, client: _Client, service: str, args: dict, op_id: Any) -> None:
+    async def _call_local(
+        self, client: _Client, service: str, spelled: str, args: dict, op_id: Any
+    ) -> None:
         fn = self._local_services[service]
         try:
             values = await asyncio.wait_for(
                 asyncio.get_running_loop().run_in_executor(None, fn, args), self.service_timeout
             )
-            self._respond(client, service, op_id, values, True)
+            self._respond(client, spelled, op_id, values, True)
         except Exception as exc:
-            self._respond(client, service, op_id, f"{type(exc).__name__}: {exc}", False)
+            self._respond(client, spelled, op_id, f"{type(exc).__name__}: {exc}", False)
 
     def _respond(
         self, client: _Client, service: str, op_id: Any, values: Any, result: bool
@@ -420,16 +515,3 @@ class RosBridgeServer:
         if op_id is not None:
             message["id"] = op_id
         self._send_json(client, message)
-
-    def _rosapi_topics(self, args: dict) -> dict:
-        names = sorted(self.topics)
-        return {"topics": names, "types": [self.topics[n] for n in names]}
-
-    def _rosapi_services(self, args: dict) -> dict:
-        return {"services": sorted(self.services)}
-
-
-def _get_time(args: dict) -> dict:
-    """rosapi/GetTime: this machine's wall clock as {secs, nsecs}."""
-    ns = time.time_ns()
-    return {"time": {"secs": ns // 1_000_000_000, "nsecs": ns % 1_000_000_000}}
