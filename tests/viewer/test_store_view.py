@@ -13,7 +13,6 @@ from playworld.datasets import PlayStore
 
 rr = pytest.importorskip("rerun")
 from rerun.chunk import RrdReader  # noqa: E402
-
 from tiny_store import FEATURES, LENGTHS  # noqa: E402
 
 
