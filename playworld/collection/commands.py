@@ -1,9 +1,13 @@
 """CLI of the collection package: `playworld record` and `playworld autoplay`.
 
     playworld record --robot sim --teleop keyboard --store play.zarr --fps 10 [--episode-s 30
-        [--reset-s 5]] [--resume] [--task "open the drawer"]
+        [--reset-s 5]] [--resume] [--task "open the drawer"] [--view] [--view-save run.rrd]
     playworld autoplay --store play.zarr --minutes 10 [--tasks all|a,b|a:2,b:1] [--seed 0]
-        [--noise 0.1] [--cameras front,wrist|none] [--workers 2] [--realtime]
+        [--noise 0.1] [--cameras front,wrist|none] [--workers 2] [--realtime] [--view]
+
+`--view` logs the running loop to rerun (`playworld.viewer.LiveView`) and serves rerun's web
+viewer from this machine (the URL is printed; after the run it stays up until Ctrl-C);
+`--view-save FILE.rrd` writes the live view to a file.
 
 Registered in `playworld.cli` as plain commands (`app.command("record")(record_command)`);
 `python -m playworld.collection.commands record ...` runs them without that registration.
@@ -14,6 +18,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+
+ViewOption = Annotated[
+    bool, typer.Option("--view", help="Show the running loop in rerun's web viewer (URL printed).")
+]
+ViewSaveOption = Annotated[
+    str | None, typer.Option(help="Write the live view to this .rrd file.", show_default=False)
+]
 
 
 def record_command(
@@ -35,9 +46,12 @@ def record_command(
     resume: Annotated[bool, typer.Option(help="Append to an existing store (checked).")] = False,
     task: Annotated[str, typer.Option(help="Task label stored with every episode.")] = "",
     notes: Annotated[str, typer.Option(help="Operator notes stored with every episode.")] = "",
+    view: ViewOption = False,
+    view_save: ViewSaveOption = None,
 ) -> None:
     """Teleoperate and record episodes: Enter starts, v saves, x re-records, q quits."""
     from playworld.collection.record import RecordConfig, RecordSession
+    from playworld.viewer.live import finish_view, live_view_from_options
 
     config = RecordConfig(
         store=store,
@@ -50,10 +64,19 @@ def record_command(
         task=task,
         notes=notes,
     )
-    session = RecordSession(config)
-    session.run()
+    live = live_view_from_options(view, view_save, echo=typer.echo)
+    session = RecordSession(config, view=live)
+    try:
+        session.run()
+    except BaseException:
+        if live is not None:
+            live.close()
+        raise
     if session.interrupted:
+        if live is not None:
+            live.close()
         raise typer.Exit(130)
+    finish_view(live, echo=typer.echo)
 
 
 def autoplay_command(
@@ -76,10 +99,19 @@ def autoplay_command(
     realtime: Annotated[
         bool, typer.Option(help="Pace the loop at the control rate (else as fast as possible).")
     ] = False,
+    view: ViewOption = False,
+    view_save: ViewSaveOption = None,
 ) -> None:
     """Autonomous play in the twin: chain feasible tasks with scripted experts, label segments."""
     import playworld.sim  # noqa: F401  (the headless GL backend)
     from playworld.collection.autoplay import AutoplayConfig, autoplay_parallel
+    from playworld.errors import ConfigError
+    from playworld.viewer.live import finish_view, live_view_from_options
+
+    if (view or view_save) and workers != 1:
+        raise ConfigError(
+            f"--view shows one player's loop; pass --workers 1 with it (found --workers {workers})"
+        )
 
     names, weights = AutoplayConfig.parse_mix(tasks)
     cams = () if cameras.strip() in ("", "none") else tuple(c.strip() for c in cameras.split(","))
@@ -98,12 +130,19 @@ def autoplay_command(
 
     hz = TwinConfig().control_hz
     steps = int(round(minutes * 60 * hz))
-    out = autoplay_parallel(store, config, steps, workers=workers)
+    live = live_view_from_options(view, view_save, echo=typer.echo)
+    try:
+        out = autoplay_parallel(store, config, steps, workers=workers, view=live)
+    except BaseException:
+        if live is not None:
+            live.close()
+        raise
     typer.echo(
         f"wrote {store}: {out['episodes']} episodes, {out['steps']} steps "
         f"({out['steps'] / hz / 60:.1f} min of play) in {out['elapsed_s']:.0f} s, "
         f"{out['resets']} resets"
     )
+    finish_view(live, echo=typer.echo)
 
 
 def main() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -12,21 +11,7 @@ import pytest
 from playworld.datasets import PlayStore
 
 rr = pytest.importorskip("rerun")
-from rerun.chunk import RrdReader  # noqa: E402
-from tiny_store import FEATURES, LENGTHS  # noqa: E402
-
-
-def rows_per_entity(path: Path) -> tuple[Counter, dict[str, np.ndarray]]:
-    """Temporal rows per entity, and the `time` values (ns) of each, in file order."""
-    rows: Counter = Counter()
-    times: dict[str, list[np.ndarray]] = {}
-    for chunk in RrdReader(path).stream():
-        if chunk.is_static:
-            continue
-        rows[chunk.entity_path] += chunk.num_rows
-        t = chunk.to_record_batch().column("time").cast("int64").to_numpy()
-        times.setdefault(chunk.entity_path, []).append(t)
-    return rows, {k: np.concatenate(v) for k, v in times.items()}
+from tiny_store import FEATURES, LENGTHS, rows_per_entity  # noqa: E402
 
 
 class Result:

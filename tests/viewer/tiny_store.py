@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -65,3 +66,18 @@ def make_store(path: Path, lengths=LENGTHS, restart_clock: bool = True) -> Path:
             store.add_episode(episode_data(rng, n, t0), meta)
             t0 += n / FPS + 1.0
     return path
+
+
+def rows_per_entity(path: Path) -> tuple[Counter, dict[str, np.ndarray]]:
+    """(rerun's own reader) Temporal rows per entity, and the `time` values (ns) of each, in file order."""
+    rows: Counter = Counter()
+    times: dict[str, list[np.ndarray]] = {}
+    from rerun.chunk import RrdReader
+
+    for chunk in RrdReader(path).stream():
+        if chunk.is_static:
+            continue
+        rows[chunk.entity_path] += chunk.num_rows
+        t = chunk.to_record_batch().column("time").cast("int64").to_numpy()
+        times.setdefault(chunk.entity_path, []).append(t)
+    return rows, {k: np.concatenate(v) for k, v in times.items()}
