@@ -15,9 +15,14 @@ Registered in `playworld.cli` as plain commands (`app.command("record")(record_c
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+from typing import Annotated, Any
 
 import typer
+
+#: The live view (`--view`) lives in `playworld.viewer`, a layer above collection: named here as
+#: a plugin and loaded only when asked for, never imported.
+LIVE_VIEW_PLUGIN = "playworld.viewer.live"
 
 ViewOption = Annotated[
     bool, typer.Option("--view", help="Show the running loop in rerun's web viewer (URL printed).")
@@ -51,7 +56,6 @@ def record_command(
 ) -> None:
     """Teleoperate and record episodes: Enter starts, v saves, x re-records, q quits."""
     from playworld.collection.record import RecordConfig, RecordSession
-    from playworld.viewer.live import finish_view, live_view_from_options
 
     config = RecordConfig(
         store=store,
@@ -64,7 +68,7 @@ def record_command(
         task=task,
         notes=notes,
     )
-    live = live_view_from_options(view, view_save, echo=typer.echo)
+    live = _live_view(view, view_save)
     session = RecordSession(config, view=live)
     try:
         session.run()
@@ -76,7 +80,7 @@ def record_command(
         if live is not None:
             live.close()
         raise typer.Exit(130)
-    finish_view(live, echo=typer.echo)
+    _finish_view(live)
 
 
 def autoplay_command(
@@ -106,7 +110,6 @@ def autoplay_command(
     import playworld.sim  # noqa: F401  (the headless GL backend)
     from playworld.collection.autoplay import AutoplayConfig, autoplay_parallel
     from playworld.errors import ConfigError
-    from playworld.viewer.live import finish_view, live_view_from_options
 
     if (view or view_save) and workers != 1:
         raise ConfigError(
@@ -130,7 +133,7 @@ def autoplay_command(
 
     hz = TwinConfig().control_hz
     steps = int(round(minutes * 60 * hz))
-    live = live_view_from_options(view, view_save, echo=typer.echo)
+    live = _live_view(view, view_save)
     try:
         out = autoplay_parallel(store, config, steps, workers=workers, view=live)
     except BaseException:
@@ -142,7 +145,20 @@ def autoplay_command(
         f"({out['steps'] / hz / 60:.1f} min of play) in {out['elapsed_s']:.0f} s, "
         f"{out['resets']} resets"
     )
-    finish_view(live, echo=typer.echo)
+    _finish_view(live)
+
+
+def _live_view(web: bool, save: str | None) -> Any:
+    """The LiveView of `--view` / `--view-save`, or None (its URL printed)."""
+    if not (web or save):
+        return None
+    plugin = importlib.import_module(LIVE_VIEW_PLUGIN)
+    return plugin.live_view_from_options(web, save, echo=typer.echo)
+
+
+def _finish_view(view: Any) -> None:
+    if view is not None:
+        importlib.import_module(LIVE_VIEW_PLUGIN).finish_view(view, echo=typer.echo)
 
 
 def main() -> None:

@@ -26,8 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from playworld.datasets.features import Feature
-from playworld.datasets.store import Episode, PlayStore
+from playworld.datasets import Episode, Feature, PlayStore
 from playworld.datasets.timeline import EpisodeClock, time_keys
 from playworld.errors import ConfigError
 

@@ -13,8 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from playworld.datasets.features import Feature
-from playworld.datasets.store import Episode
+from playworld.datasets import Episode, Feature
 
 
 def time_keys(features: Mapping[str, Feature]) -> tuple[str | None, dict[str, str]]:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from playworld.datasets.features import Feature
+from playworld.datasets import Feature
 from playworld.errors import ConfigError
 from playworld.viewer.sinks import ViewTarget, import_rerun, open_recording
 from playworld.viewer.store_log import entity, feature_columns, log_static

@@ -74,3 +74,27 @@ def test_bad_targets() -> None:
         LiveView()
     with pytest.raises(ConfigError, match="expected image_hz >= 0, image_width >= 0"):
         LiveView(ViewTarget(save="x.rrd"), image_hz=-1)
+
+
+def test_autoplay_view_save(tmp_path: Path, capsys) -> None:
+    """`playworld autoplay --view-save`: the command hands every tick of its loop to a LiveView."""
+    from playworld.cli import main
+
+    out = tmp_path / "live.rrd"
+    store = tmp_path / "play.zarr"
+    args = ["autoplay", "--store", str(store), "--minutes", "0.05", "--episode-steps", "20"]
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--cameras", "none", "--view-save", str(out)])
+    assert e.value.code == 0, capsys.readouterr().err
+    assert "wrote" in capsys.readouterr().out
+    from playworld.datasets import PlayStore
+
+    steps = PlayStore.open(store).num_steps
+    rows, _ = rows_per_entity(out)
+    # the loop also runs the ticks of a last, discarded episode part: at least every stored step
+    assert rows["/action/action"] >= steps > 0
+    assert rows["/state/joint_pos"] == rows["/action/action"]
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--workers", "2", "--view"])
+    assert e.value.code == 2
+    assert "pass --workers 1" in capsys.readouterr().err
