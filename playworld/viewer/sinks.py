@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import os
 import socket
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -104,6 +106,13 @@ def open_recording(target: ViewTarget, name: str) -> tuple[Any, str | None]:
     sinks: list[Any] = []
     url = None
     if target.spawn:
+        if sys.platform.startswith("linux") and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        ):
+            raise ConfigError(
+                "no display for rerun's native viewer (DISPLAY is unset); pass --web to serve "
+                "the web viewer, or --save FILE.rrd"
+            )
         port = free_port(target.grpc_port, "native viewer", "--grpc-port")
         rr.spawn(port=port, connect=False, memory_limit=target.memory_limit)
         sinks.append(rr.GrpcSink(f"rerun+http://127.0.0.1:{port}/proxy"))

@@ -43,7 +43,9 @@ def is_points(feature: Feature) -> bool:
 
 def entity(key: str, feature: Feature) -> str:
     """The rerun entity path of a feature (see the module docstring)."""
-    return f"world/{key}" if is_points(feature) else f"{ROOTS[feature.kind]}/{key}"
+    return (
+        f"world/{key}" if is_points(feature) else f"{ROOTS.get(feature.kind, feature.kind)}/{key}"
+    )
 
 
 def point_labels(key: str, feature: Feature, info: Mapping[str, Any]) -> list[str] | None:

@@ -131,3 +131,10 @@ def test_store_without_times_logs_on_rows(tmp_path: Path) -> None:
     rows, times = rows_per_entity(out)
     assert rows["/state/x"] == 7
     assert np.allclose(np.sort(times["/state/x"]), np.arange(7) * 200e6)
+
+
+def test_native_viewer_without_a_display(run, tiny_store: Path, monkeypatch) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    r = run("view", str(tiny_store))
+    assert r.returncode == 2 and "no display for rerun's native viewer" in r.stderr
