@@ -266,11 +266,12 @@ class LiveView:
 def live_view_from_options(web: bool, save: str | None, *, echo: Any = print) -> LiveView | None:
     """The `--view` / `--view-save FILE.rrd` options of a command: a LiveView, or None for neither.
 
-    With `web`, the viewer's URL is printed (through `echo`) before the loop starts.
+    With `web`, the viewer's URL is printed (through `echo`) before the loop starts; its ports are
+    free ones (the commands that run loops have no port options, and 9090 is the bridge's).
     """
     if not (web or save):
         return None
-    view = LiveView(ViewTarget(web=web, save=save), name="live")
+    view = LiveView(ViewTarget(web=web, save=save, grpc_port=0, web_port=0), name="live")
     if view.url is not None:
         echo(f"live view: {view.url}")
     return view
