@@ -5,11 +5,13 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.playworld-setup
-EXTRAS := train,jpeg,sim,dev,ros,hardware
+EXTRAS := train,jpeg,sim,dev,ros,hardware,view
 # Rendering libraries for headless MuJoCo (EGL and OSMesa, both on Mesa llvmpipe).
 DEB_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglx-mesa0 libosmesa6
 # ROS 1's generated message classes: the reference for the bridge's message definitions.
 DEB_PACKAGES += python3-std-msgs python3-sensor-msgs python3-geometry-msgs python3-trajectory-msgs
+# Only `make test-slow` needs these: headless chromium opens `playworld view --web`.
+DEB_PACKAGES_SLOW := chromium
 PYTEST_ARGS ?=
 
 export MUJOCO_GL ?= egl
@@ -46,6 +48,7 @@ test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-slow: setup
+	$(MAKE) deb DEB_PACKAGES="$(DEB_PACKAGES_SLOW)"
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
 lint: setup

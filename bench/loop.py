@@ -1,6 +1,6 @@
 """Benchmark of the control loop and recorder: are they ever the bottleneck?
 
-    python bench/loop.py [--quick]
+    python bench/loop.py [--quick] [--view]
 
 Figure 1 (names without prefix): the twin robot (`SimRobot`, joint targets) at 30 Hz, fed by two
 camera stand-ins (`StandInCamera`) that deliver pre-rendered 480x640 tabletop frames
@@ -15,6 +15,12 @@ Criteria: rate_ratio (achieved / target) >= 0.99, jitter_p99_over_period <= 0.2,
 dropped_frames = 0. Also printed: CPU time per tick by stage (loop thread), the writer thread's
 CPU per step, the process CPU per tick, and steps the writer dropped for a full queue.
 Prints `name: value` lines; `--quick` runs each figure for 12 s (full: 60 s).
+
+`--view` runs both figures with a live view on (`playworld.viewer.LiveView` serving rerun's web
+viewer, no browser connected: rerun's gRPC server keeps the logged data in memory as it would for
+a late viewer) and adds `view_overhead_ms_per_tick` (wall time the loop thread spends handing the
+tick to the view; criterion <= 1 ms), `view_cpu_ms_per_tick` (the view thread's CPU, which shares
+the cores with the loop), `view_logged_ticks` and `view_dropped_ticks`.
 """
 
 from __future__ import annotations
@@ -56,9 +62,18 @@ class Wave:
         return np.concatenate([q, [0.5 + 0.5 * np.sin(phase)]]).astype(np.float32)
 
 
-def record(robot, cameras: dict, fps: float, seconds: float, store_dir: Path) -> dict:
+def open_view(on: bool):
+    """A live view to rerun's web viewer on free ports, or None."""
+    if not on:
+        return None
+    from playworld.viewer import LiveView, ViewTarget
+
+    return LiveView(ViewTarget(web=True, grpc_port=0, web_port=0), name="bench")
+
+
+def record(robot, cameras: dict, fps: float, seconds: float, store_dir: Path, view=None) -> dict:
     """Run the loop for `seconds` with recording on (one episode); the measured figures."""
-    loop = ControlLoop(robot, Wave(fps), fps, cameras=cameras)
+    loop = ControlLoop(robot, Wave(fps), fps, cameras=cameras, view=view)
     store = PlayStore.create(store_dir, loop.features, fps=fps)
     writer = StepQueue(store, max_queue=math.ceil(4 * fps), frame_compressor=True)
     loop.writer = writer
@@ -74,6 +89,8 @@ def record(robot, cameras: dict, fps: float, seconds: float, store_dir: Path) ->
     finally:
         writer.close()
         store.close()
+        if view is not None:
+            view.close()
     out = {
         "rate_ratio": m["rate_ratio"],
         "jitter_p99_over_period": m["jitter_p99_over_period"],
@@ -99,10 +116,16 @@ def record(robot, cameras: dict, fps: float, seconds: float, store_dir: Path) ->
     for s in STAGES:
         out[f"wall_ms_per_tick_{s}"] = m["stage_ms"][s]["mean"]
     out["cpu_ms_per_tick_loop"] = m["tick_cpu_ms"]
+    if view is not None:
+        out["view_overhead_ms_per_tick"] = round(view.overhead_ms_per_tick, 4)
+        out["view_cpu_ms_per_tick"] = round(view.cpu_s / max(1, view.seen) * 1e3, 3)
+        out["view_logged_ticks"] = view.logged
+        out["view_dropped_ticks"] = view.dropped
+        out["view_errors"] = 0 if view.error is None else repr(view.error)
     return out
 
 
-def figure_standins(seconds: float, tmp: Path) -> dict:
+def figure_standins(seconds: float, tmp: Path, view: bool) -> dict:
     from frames import render_frames
 
     frames = render_frames(60, 480, 640)
@@ -116,19 +139,19 @@ def figure_standins(seconds: float, tmp: Path) -> dict:
         for cam in cams.values():
             cam.connect()
         try:
-            return record(rig.robot, cams, 30.0, seconds, tmp / "standins.zarr")
+            return record(rig.robot, cams, 30.0, seconds, tmp / "standins.zarr", open_view(view))
         finally:
             for cam in cams.values():
                 cam.disconnect()
 
 
-def figure_twin(seconds: float, tmp: Path) -> dict:
+def figure_twin(seconds: float, tmp: Path, view: bool) -> dict:
     cams = {
         name: {"type": "sim", "camera": name, "height": 240, "width": 320, "fps": 10}
         for name in ("front", "wrist")
     }
     with open_rig("sim", action_space="joint_pos", cameras=cams) as rig:
-        return record(rig.robot, rig.cameras, 10.0, seconds, tmp / "twin.zarr")
+        return record(rig.robot, rig.cameras, 10.0, seconds, tmp / "twin.zarr", open_view(view))
 
 
 def check(prefix: str, f: dict) -> list[str]:
@@ -139,25 +162,29 @@ def check(prefix: str, f: dict) -> list[str]:
         bad.append(f"{prefix}jitter_p99_over_period {f['jitter_p99_over_period']} > 0.2")
     if f["dropped_frames"] != 0:
         bad.append(f"{prefix}dropped_frames {f['dropped_frames']} != 0")
+    if f.get("view_overhead_ms_per_tick", 0) > 1.0:
+        bad.append(f"{prefix}view_overhead_ms_per_tick {f['view_overhead_ms_per_tick']} > 1")
     return bad
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="12 s per figure (full: 60 s)")
+    parser.add_argument("--view", action="store_true", help="with a live view (rerun) on")
     args = parser.parse_args()
     seconds = 12.0 if args.quick else 60.0
     print(f"cpus: {os.cpu_count()}")
     print(f"zarr_threads: {leave_a_core_to_the_loop()}")
     print(f"load_average_1min: {os.getloadavg()[0]:.2f}")
     print(f"seconds_per_figure: {seconds:g}")
+    print(f"view: {args.view}")
     with tempfile.TemporaryDirectory(prefix="bench-loop-") as d:
         tmp = Path(d)
-        one = figure_standins(seconds, tmp)
+        one = figure_standins(seconds, tmp, args.view)
         print("# figure 1: SimRobot at 30 Hz, two 480x640 camera stand-ins at 30 fps, recording")
         for k, v in one.items():
             print(f"{k}: {v}")
-        two = figure_twin(seconds, tmp)
+        two = figure_twin(seconds, tmp, args.view)
         print("# figure 2: SimRobot at 10 Hz, the twin's own cameras 2x 240x320, recording")
         for k, v in two.items():
             print(f"twin_{k}: {v}")

@@ -6,6 +6,8 @@
     playworld store repair PATH
     playworld store merge A B -o OUT
     playworld store drop PATH --episode N [-o OUT]
+    playworld store export --format mcap PATH OUT.mcap [--episode N]
+    playworld view PATH [--episode N | --episodes A:B] [--web] [--save FILE.rrd]
 
 A package adds its commands as a typer sub-app: define ``app = typer.Typer(...)`` next to the
 code it drives and add one line to `SUBAPPS` below. User errors (`PlayworldError`, and OS errors
@@ -25,6 +27,7 @@ from playworld.collection.commands import autoplay_command, record_command
 from playworld.errors import PlayworldError
 from playworld.hardware.commands import robot_app
 from playworld.sim.commands import eval_command, twin_app
+from playworld.viewer.commands import view_command
 
 app = typer.Typer(
     name="playworld",
@@ -133,11 +136,30 @@ def store_drop(
     )
 
 
+@store_app.command("export")
+def store_export(
+    path: Path_,
+    out: Annotated[str, typer.Argument(help="The file to write.", show_default=False)],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="Export format: see `EXPORTERS` (mcap).")
+    ] = "mcap",
+    episode: Annotated[
+        int | None, typer.Option("--episode", "-e", help="One episode (default: all).")
+    ] = None,
+) -> None:
+    """Write the store (or one episode) in another format (mcap: Foxglove, ROS 2 tooling)."""
+    from playworld.datasets.export import export
+
+    s = export(path, out, fmt, episode=episode)
+    typer.echo(f"wrote {out}: {s['episodes']} episodes, {s['rows']} steps ({fmt})")
+
+
 for _name, _sub in SUBAPPS.items():
     app.add_typer(_sub, name=_name)
 app.command("eval")(eval_command)
 app.command("record")(record_command)
 app.command("autoplay")(autoplay_command)
+app.command("view")(view_command)
 
 
 @app.command("report")

@@ -204,11 +204,13 @@ def autoplay(
     worker: int = 0,
     on_episode: Callable[[dict[str, Any]], None] | None = None,
     stop: Any = None,
+    view: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
     """Play about `steps` control steps into a new store at `path`; return a summary dict.
 
     The last episode ends at the first segment end after the budget; an interrupted episode
-    (`stop.is_set()`, or Ctrl-C) is discarded. `on_episode(meta)` is called after each commit.
+    (`stop.is_set()`, or Ctrl-C) is discarded. `on_episode(meta)` is called after each commit;
+    `view` (a `playworld.viewer.LiveView`) is handed every tick.
     """
     from playworld.collection.loop import ControlLoop
     from playworld.collection.step_queue import StepQueue
@@ -222,7 +224,7 @@ def autoplay(
     fps = float(twin.config.control_hz)
     cams = twin_cameras(twin, config)
     player = Player(twin, config, np.random.default_rng(seed))
-    loop = ControlLoop(robot, player, fps, cameras=cams, realtime=config.realtime)
+    loop = ControlLoop(robot, player, fps, cameras=cams, realtime=config.realtime, view=view)
     info = {
         "source": "autoplay",
         "robot": robot.config.name,
@@ -306,7 +308,7 @@ def _worker(args: tuple) -> dict[str, Any]:
 
 
 def autoplay_parallel(
-    path: str | Path, config: AutoplayConfig, steps: int, workers: int = 1
+    path: str | Path, config: AutoplayConfig, steps: int, workers: int = 1, view: Any = None
 ) -> dict[str, Any]:
     """`workers` players in their own processes, each into its own store, merged into `path`.
 
@@ -323,7 +325,9 @@ def autoplay_parallel(
     if workers < 1:
         raise ConfigError(f"expected workers >= 1, found {workers}")
     if workers == 1:
-        return autoplay(path, config, steps)
+        return autoplay(path, config, steps, view=view)
+    if view is not None:
+        raise ConfigError("a live view shows one player's loop: run it with workers=1")
     path = Path(path)
     parts_dir = path.with_name(path.name + ".parts")
     shutil.rmtree(parts_dir, ignore_errors=True)

@@ -1,18 +1,34 @@
 """CLI of the collection package: `playworld record` and `playworld autoplay`.
 
     playworld record --robot sim --teleop keyboard --store play.zarr --fps 10 [--episode-s 30
-        [--reset-s 5]] [--resume] [--task "open the drawer"]
+        [--reset-s 5]] [--resume] [--task "open the drawer"] [--view] [--view-save run.rrd]
     playworld autoplay --store play.zarr --minutes 10 [--tasks all|a,b|a:2,b:1] [--seed 0]
-        [--noise 0.1] [--cameras front,wrist|none] [--workers 2] [--realtime]
+        [--noise 0.1] [--cameras front,wrist|none] [--workers 2] [--realtime] [--view]
+
+`--view` logs the running loop to rerun (`playworld.viewer.LiveView`) and serves rerun's web
+viewer from this machine (the URL is printed; after the run it stays up until Ctrl-C);
+`--view-save FILE.rrd` writes the live view to a file.
 
 Registered in `playworld.cli` as plain commands (`app.command("record")(record_command)`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+from typing import Annotated, Any
 
 import typer
+
+#: The live view (`--view`) lives in `playworld.viewer`, a layer above collection: named here as
+#: a plugin and loaded only when asked for, never imported.
+LIVE_VIEW_PLUGIN = "playworld.viewer.live"
+
+ViewOption = Annotated[
+    bool, typer.Option("--view", help="Show the running loop in rerun's web viewer (URL printed).")
+]
+ViewSaveOption = Annotated[
+    str | None, typer.Option(help="Write the live view to this .rrd file.", show_default=False)
+]
 
 
 def record_command(
@@ -34,6 +50,8 @@ def record_command(
     resume: Annotated[bool, typer.Option(help="Append to an existing store (checked).")] = False,
     task: Annotated[str, typer.Option(help="Task label stored with every episode.")] = "",
     notes: Annotated[str, typer.Option(help="Operator notes stored with every episode.")] = "",
+    view: ViewOption = False,
+    view_save: ViewSaveOption = None,
 ) -> None:
     """Teleoperate and record episodes: Enter starts, v saves, x re-records, q quits."""
     from playworld.collection.record import RecordConfig, RecordSession
@@ -49,10 +67,19 @@ def record_command(
         task=task,
         notes=notes,
     )
-    session = RecordSession(config)
-    session.run()
+    live = _live_view(view, view_save)
+    session = RecordSession(config, view=live)
+    try:
+        session.run()
+    except BaseException:
+        if live is not None:
+            live.close()
+        raise
     if session.interrupted:
+        if live is not None:
+            live.close()
         raise typer.Exit(130)
+    _finish_view(live)
 
 
 def autoplay_command(
@@ -75,10 +102,18 @@ def autoplay_command(
     realtime: Annotated[
         bool, typer.Option(help="Pace the loop at the control rate (else as fast as possible).")
     ] = False,
+    view: ViewOption = False,
+    view_save: ViewSaveOption = None,
 ) -> None:
     """Autonomous play in the twin: chain feasible tasks with scripted experts, label segments."""
     import playworld.sim  # noqa: F401  (the headless GL backend)
     from playworld.collection.autoplay import AutoplayConfig, autoplay_parallel
+    from playworld.errors import ConfigError
+
+    if (view or view_save) and workers != 1:
+        raise ConfigError(
+            f"--view shows one player's loop; pass --workers 1 with it (found --workers {workers})"
+        )
 
     names, weights = AutoplayConfig.parse_mix(tasks)
     cams = () if cameras.strip() in ("", "none") else tuple(c.strip() for c in cameras.split(","))
@@ -97,9 +132,29 @@ def autoplay_command(
 
     hz = TwinConfig().control_hz
     steps = int(round(minutes * 60 * hz))
-    out = autoplay_parallel(store, config, steps, workers=workers)
+    live = _live_view(view, view_save)
+    try:
+        out = autoplay_parallel(store, config, steps, workers=workers, view=live)
+    except BaseException:
+        if live is not None:
+            live.close()
+        raise
     typer.echo(
         f"wrote {store}: {out['episodes']} episodes, {out['steps']} steps "
         f"({out['steps'] / hz / 60:.1f} min of play) in {out['elapsed_s']:.0f} s, "
         f"{out['resets']} resets"
     )
+    _finish_view(live)
+
+
+def _live_view(web: bool, save: str | None) -> Any:
+    """The LiveView of `--view` / `--view-save`, or None (its URL printed)."""
+    if not (web or save):
+        return None
+    plugin = importlib.import_module(LIVE_VIEW_PLUGIN)
+    return plugin.live_view_from_options(web, save, echo=typer.echo)
+
+
+def _finish_view(view: Any) -> None:
+    if view is not None:
+        importlib.import_module(LIVE_VIEW_PLUGIN).finish_view(view, echo=typer.echo)

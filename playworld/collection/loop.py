@@ -8,8 +8,9 @@
 Each tick, in order (the stages timed in `metrics`): `read` the robot's observation, `camera`
 takes the newest frame of every camera (never waiting for one), `source` maps the observation
 to an action, `send` passes it through the robot's safety guard to the robot, `write` queues the
-step to the background `StepQueue` (never waiting for the disk) and calls `on_tick` (which
-sees this tick in `metrics` already).
+step to the background `StepQueue` (never waiting for the disk), hands the tick to `view`
+(a `playworld.viewer.LiveView` logs it from its own thread) and calls `on_tick` (which sees this
+tick in `metrics` already).
 
 Scheduling is drift-free: tick k starts at `t0 + k / fps` on the monotonic clock, whatever the
 previous ticks cost. A tick that runs past the next start is an overrun; grid slots that passed
@@ -72,6 +73,7 @@ class ControlLoop:
         realtime: bool = True,
         align_to_cameras: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        view: Callable[[Tick], None] | None = None,
     ) -> None:
         if not fps > 0:
             raise ConfigError(f"expected a control rate fps > 0 Hz, found {fps}")
@@ -85,6 +87,7 @@ class ControlLoop:
         self.realtime = realtime
         self.align_to_cameras = align_to_cameras
         self.clock = clock
+        self.view = view  # called with every Tick, e.g. playworld.viewer.LiveView
         self.recording = False
         self.metrics = LoopMetrics(self.fps, tuple(self.cameras), realtime)
         self._stop = threading.Event()
@@ -242,7 +245,11 @@ class ControlLoop:
             tuple((r.new, r.dropped, r.age) for r in readings),
         )
         keep_going = None
-        if on_tick is not None:  # its time counts in this tick's write stage
-            keep_going = on_tick(Tick(index, start, obs, sent, step, queued))
+        if on_tick is not None or self.view is not None:  # their time counts in the write stage
+            tick = Tick(index, start, obs, sent, step, queued)
+            if self.view is not None:
+                self.view(tick)
+            if on_tick is not None:
+                keep_going = on_tick(tick)
             self.metrics.extend_last("write", clock() - t5, thread_time() - c5)
         return keep_going

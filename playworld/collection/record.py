@@ -110,10 +110,11 @@ class RecordSession:
     """One `playworld record` session (see the module docstring). `run()` returns the summary
     lines; `interrupted` tells whether SIGINT ended it."""
 
-    def __init__(self, config: RecordConfig, console: Any = None) -> None:
+    def __init__(self, config: RecordConfig, console: Any = None, view: Any = None) -> None:
         from rich.console import Console
 
         self.config = config
+        self.view = view  # handed every tick (a playworld.viewer.LiveView), or None
         self.console = console or Console()
         self.loop: Any = None
         self.writer: Any = None
@@ -233,7 +234,11 @@ class RecordSession:
                 self.teleop.connect()
                 teleop = self.teleop
                 self.loop = ControlLoop(
-                    rig.robot, lambda obs: teleop.get_action(), cfg.fps, cameras=rig.cameras
+                    rig.robot,
+                    lambda obs: teleop.get_action(),
+                    cfg.fps,
+                    cameras=rig.cameras,
+                    view=self.view,
                 )
                 info = {"source": "teleop", "robot": rig.robot.name, "profile": rig.profile}
                 twin = getattr(rig.robot, "twin", None)
