@@ -49,7 +49,7 @@ from playworld.datasets.backend import (
 from playworld.datasets.episode import Episode
 from playworld.datasets.episode_buffer import EpisodeBuffer
 from playworld.datasets.frame_compressor import FrameCompressor
-from playworld.datasets.shards import ShardEncoder, ShardReader
+from playworld.datasets.shards import FrameError, ShardEncoder, ShardReader
 from playworld.errors import (
     FeatureError,
     StoreError,
@@ -401,20 +401,53 @@ class PlayStore:
                     f"{self.url}: file {chunk} of feature {key!r} is {what} ({self._where(row)}); "
                     "run `playworld store validate` for the whole list"
                 )
+        reader = self._readers.get(key, False)
+        if reader is False:  # built on first read: camera shards decode without zarr's
+            reader = self._readers[key] = ShardReader.for_array(arr)  # per-chunk machinery
+        hint = (
+            "the other episodes stay readable; `playworld store validate` lists the damage, "
+            "`playworld store salvage` copies the intact episodes to a new store"
+        )
         try:
-            reader = self._readers.get(key, False)
-            if reader is False:  # built on first read: camera shards decode without zarr's
-                reader = self._readers[key] = ShardReader.for_array(arr)  # per-chunk machinery
             return arr[start:stop] if reader is None else reader.read(start, stop)
-        except Exception as e:
+        except FrameError as e:
             raise StoreFormatError(
-                f"{self.url}: cannot decode feature {key!r} rows {start}:{stop} ({self._where(start)}) "
-                f"in {self.chunk_key(key, start)}...: {type(e).__name__}: {e}"
+                f"{self.url}: feature {key!r}, {self._where(e.row, step=True)} (row {e.row}) is "
+                f"damaged: its frame in {e.key} {e.reason}; {hint}"
+            ) from None
+        except Exception as e:
+            file, row = self._failing_file(key, start, stop, e)
+            reason = str(e) if isinstance(e, StoreError) else f"{type(e).__name__}: {e}"
+            reason = reason.removeprefix(f"{file}: ")
+            raise StoreFormatError(
+                f"{self.url}: feature {key!r}, {self._where(row)}: cannot read {file} ({reason}); "
+                f"{hint}"
             ) from None
 
-    def _where(self, row: int) -> str:
+    def _failing_file(self, key: str, start: int, stop: int, error: Exception) -> tuple[str, int]:
+        """The file (and its first row in ``[start, stop)``) that a read of ``[start, stop)``
+        failed on: read again block by block (zarr's error does not say which chunk)."""
+        block = self.blocks[key]
+        if isinstance(error, StoreError) and str(error).startswith("data/"):
+            file = str(error).split(":", 1)[0]  # ShardReader names the shard it could not use
+            for row in range(start - start % block, stop, block):
+                if self.chunk_key(key, row) == file:
+                    return file, max(row, start)
+        arr = self.array(key)
+        for row in range(start - start % block, stop, block):
+            lo, hi = max(row, start), min(row + block, stop)
+            try:
+                arr[lo:hi]
+            except Exception:
+                return self.chunk_key(key, lo), lo
+        return self.chunk_key(key, start), start
+
+    def _where(self, row: int, step: bool = False) -> str:
         i = int(np.searchsorted(self._ends, row, side="right"))
-        return f"episode {i}" if i < len(self._ends) else "uncommitted rows"
+        if i >= len(self._ends):
+            return "uncommitted rows"
+        first = int(self._ends[i - 1]) if i else 0
+        return f"episode {i}, step {row - first}" if step else f"episode {i}"
 
     def _file_size(self, key: str) -> int | None:
         """Size of a file of the store in bytes, ``None`` if it does not exist."""
