@@ -78,6 +78,8 @@ class RepairReport:
     removed_files: list[str]  # leftover temp files and chunk files past the committed end
     trimmed: dict[str, int] = dataclasses.field(default_factory=dict)  # key -> rows trimmed
     remaining: list[str] = dataclasses.field(default_factory=list)
+    damaged: dict[int, str] = dataclasses.field(default_factory=dict)  # as in ValidationReport
+    episodes: int = 0
 
     def lines(self) -> list[str]:
         out = []
@@ -85,16 +87,22 @@ class RepairReport:
             per_key = ", ".join(f"data/{k}: {n}" for k, n in self.trimmed.items())
             out.append(f"trimmed {self.removed_rows} uncommitted rows ({per_key})")
         out += [f"deleted {f}" for f in self.removed_files]
-        if not out:
+        if not out and not self.remaining:
             out.append(
                 f"{self.url}: nothing to repair (no uncommitted rows, no leftover temp files)"
             )
         out += [f"not repaired: {p}" for p in self.remaining]
+        if self.remaining:
+            out.append(
+                f"committed data is damaged ({len(self.damaged)} of {self.episodes} episodes) and "
+                f"repair cannot restore it: `playworld store salvage {self.url} -o NEW` writes "
+                "the intact episodes to a new store"
+            )
         return out
 
 
 # -- helpers -----------------------------------------------------------------------------------
-class _Unchecked(PlayStore):
+class UncheckedStore(PlayStore):
     """A PlayStore that opens although arrays are shorter than the commit record, so that
     `validate` can list every short array instead of stopping at the first one."""
 
@@ -236,7 +244,7 @@ def validate(path_or_url: str | os.PathLike[str], *, deep: bool = True) -> Valid
     path raises `StoreNotFoundError`, a wrong format version or unreadable commit record
     `StoreFormatError`.
     """
-    store = _Unchecked.open(path_or_url, "r")
+    store = UncheckedStore.open(path_or_url, "r")
     files = list_files(store.url)
     zs = open_zarr_store(store.url, read_only=True)
     ends, n = store.episode_ends, store.num_steps
@@ -279,8 +287,8 @@ def validate(path_or_url: str | os.PathLike[str], *, deep: bool = True) -> Valid
                 if damaged:
                     rows_bad = [r for r, _ in damaged]
                     found.add(
-                        f"corrupt file {file} ({where}): {len(damaged)} of {hi - lo} frames "
-                        f"damaged, {_rows_text(ends, rows_bad)}: {damaged[0][1]}",
+                        f"corrupt file {file} (feature {key!r}): {len(damaged)} of {hi - lo} "
+                        f"frames damaged, {_rows_text(ends, rows_bad)}: {damaged[0][1]}",
                         rows_bad,
                     )
             elif error is None and (deep or not feature.is_image):
@@ -331,11 +339,12 @@ def repair(path_or_url: str | os.PathLike[str]) -> RepairReport:
     """Trim every array to the last committed end and delete leftover ``*.partial`` files.
 
     Holds the writer lock while it works (a store being recorded raises `StoreLockedError`);
-    never touches committed rows. Problems it cannot fix are listed in ``remaining``.
+    never touches committed rows. Problems it cannot fix (damaged committed data, found by a
+    full `validate` afterwards, camera frames decoded) are listed in ``remaining``.
     """
     trimmed: dict[str, int] = {}
     before = list_files(path_or_url)  # before open(mode="a"), which deletes temp files itself
-    with PlayStore.open(path_or_url, "a") as store:
+    with UncheckedStore.open(path_or_url, "a") as store:  # short arrays are reported, not raised
         url, n = store.url, store.num_steps
         for key in store.features:
             arr = store.array(key)
@@ -347,8 +356,16 @@ def repair(path_or_url: str | os.PathLike[str]) -> RepairReport:
             if file.endswith(PARTIAL_SUFFIX):
                 sync(zs.delete(file))
         removed = sorted(before.keys() - list_files(url).keys())
-    remaining = validate(url, deep=False).problems
-    return RepairReport(url, max(trimmed.values(), default=0), removed, trimmed, remaining)
+    after = validate(url, deep=True)
+    return RepairReport(
+        url,
+        max(trimmed.values(), default=0),
+        removed,
+        trimmed,
+        after.problems,
+        after.damaged,
+        after.episodes,
+    )
 
 
 # -- info --------------------------------------------------------------------------------------
@@ -417,7 +434,7 @@ def _differences(a: PlayStore, b: PlayStore) -> list[str]:
 
 
 @contextlib.contextmanager
-def _building(out: str | os.PathLike[str], like: PlayStore) -> Iterator[PlayStore]:
+def building_store(out: str | os.PathLike[str], like: PlayStore) -> Iterator[PlayStore]:
     """Create an empty store at ``out`` shaped like ``like``; remove it again if the body raises."""
     path = local_path(out)
     existed = path is not None and path.exists()
@@ -480,7 +497,7 @@ def merge(
             f"cannot merge {sa.url} and {sb.url}: features and fps must match; they differ in: "
             + "; ".join(diff)
         )
-    with _building(out, sa) as dst:
+    with building_store(out, sa) as dst:
         for src in (sa, sb):
             for i in range(len(src)):
                 copy_episode(src, i, dst)
@@ -500,7 +517,7 @@ def drop(
     if out is not None:
         src = PlayStore.open(path, "r")
         skip = src.episode(episode).index  # raises naming how many episodes there are
-        with _building(out, src) as dst:
+        with building_store(out, src) as dst:
             for i in range(len(src)):
                 if i != skip:
                     copy_episode(src, i, dst)
@@ -515,7 +532,7 @@ def drop(
     tmp = local.with_name(f"{local.name}.drop-{uuid.uuid4().hex[:8]}")
     with PlayStore.open(local, "a") as src:  # the lock keeps recorders out until the swap is done
         skip = src.episode(episode).index
-        with _building(tmp, src) as dst:
+        with building_store(tmp, src) as dst:
             for i in range(len(src)):
                 if i != skip:
                     copy_episode(src, i, dst)

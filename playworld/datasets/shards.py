@@ -290,9 +290,7 @@ class ShardReader(_Shards):
         try:
             self.decode_into(chunk, out)
         except Exception as e:
-            raise FrameError(
-                key, row, f"cannot decode ({e})", row % self.rows_per_shard
-            ) from None
+            raise FrameError(key, row, f"cannot decode ({e})", row % self.rows_per_shard) from None
 
     def check(self, shard: int, used: int) -> tuple[str | None, list[tuple[int, str]]]:
         """Check the first ``used`` frames of shard file ``shard`` frame by frame, without zarr.

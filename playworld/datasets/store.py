@@ -279,7 +279,8 @@ class PlayStore:
             rec = zarr.open_group(self._group.store_path / "meta", mode="r").attrs.asdict()
         except (FileNotFoundError, KeyError, ValueError, zarr.errors.GroupNotFoundError) as e:
             raise StoreFormatError(
-                f"{self.url}: missing or unreadable meta/zarr.json ({e})"
+                f"{self.url}: missing or unreadable commit record meta/zarr.json ({e}); without "
+                "it no episode can be located: restore the file from a backup"
             ) from None
         try:
             ends = np.asarray(rec["episode_ends"], dtype=np.int64)
@@ -287,7 +288,8 @@ class PlayStore:
             stats = dict(rec["stats"])
         except (KeyError, TypeError, ValueError) as e:
             raise StoreFormatError(
-                f"{self.url}: malformed commit record in meta/zarr.json ({e})"
+                f"{self.url}: malformed commit record in meta/zarr.json ({e}); without it no "
+                "episode can be located: restore the file from a backup"
             ) from None
         if (
             ends.ndim != 1
