@@ -1,7 +1,9 @@
 """Store maintenance: validate, repair, describe, merge and drop episodes of a play store.
 
-    validate(path)          every problem of a store, one line each (nothing is changed)
-    repair(path)            trim the uncommitted tail and leftover temp files (committed rows untouched)
+    validate(path)          every problem of a store, one line each (nothing is changed), and the
+                            committed episodes each damages
+    repair(path)            trim the uncommitted tail and leftover temp files (committed rows
+                            untouched); damaged committed data remains listed (see salvage.py)
     info(path)              episodes, steps, features, size on disk, compression per feature
     merge(a, b, out)        a new store with the episodes of ``a`` then ``b``
     drop(path, i, out=None) the store without episode ``i`` (in place: rewrite, then atomic swap)
