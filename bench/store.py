@@ -189,7 +189,9 @@ def bench_commit_growth(root: Path, commits: int = 30, big: int = 1000, small: i
 
     Episodes of 10 steps of a 96x128 camera, state and action (the commit path of every feature
     kind). The stores are filled without fsync (faster); the timed commits fsync as a recording
-    does, alternating between the two stores so both see the same machine load."""
+    does, alternating between the two stores so both see the same machine load. Camera shards
+    of 50 frames, so that both stores' commits land at the same place in their shards (a commit
+    rewrites the shard it ends in: its cost depends on that place, not on the store's size)."""
     features = {
         "cam": Feature((96, 128, 3), "uint8", "image"),
         STATE: FEATURES[STATE],
@@ -207,7 +209,7 @@ def bench_commit_growth(root: Path, commits: int = 30, big: int = 1000, small: i
     stores = {}
     for n in (small, big):
         path = root / f"commits{n}.zarr"
-        with PlayStore.create(path, features, fps=FPS, durable=False) as s:
+        with PlayStore.create(path, features, fps=FPS, durable=False, image_shard_frames=50) as s:
             data = episode()
             for _ in range(n):
                 s.add_episode(data, {"source": "bench"})
