@@ -7,7 +7,8 @@ Layout (see README "Data contract")::
     meta/zarr.json            attributes: the commit record
                                 episode_ends  exclusive end row of every committed episode
                                 episodes      per-episode metadata (source, tasks, success, notes...)
-                                stats         summary statistics per feature
+                                stats         summary statistics per feature (with the
+                                              actions' quantile sketches, merged per commit)
 
 The commit record is one JSON document written in one atomic write (a rename on local disks, a
 single PUT on object stores): committing an episode is that write and nothing else, so a crash at
@@ -349,7 +350,8 @@ class PlayStore:
     @property
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per feature: count, mean, std, min, max (lists, per element or per image channel);
-        actions also have ``quantiles`` (q01, q05, q50, q95, q99)."""
+        actions also have ``quantiles`` (q01, q05, q50, q95, q99), from the KLL sketches the
+        commit record keeps (exact up to ~400 rows, then within ~0.4% of rank; see stats.py)."""
         return {k: _stats.finalize(v) for k, v in self._stats_rec.items()}
 
     @property
