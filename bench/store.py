@@ -17,6 +17,9 @@ same run, so it holds on any machine; run it on an otherwise idle one. Prints `n
     train_windows_*     the same with camera frames for the 2 history steps only (what a
                         diffusion-policy trainer reads: `image_keys_history_only=True`)
     files_per_hour      files of a store holding one hour at 30 Hz with both cameras
+    commit_ms_growth    median commit time of a small episode into a store holding 1000 small
+                        episodes / into one holding 10 (commits to both interleaved): statistics
+                        and quantile sketches are merged per episode, so this stays near 1
 """
 
 from __future__ import annotations
@@ -181,16 +184,77 @@ def bench_windows(
     return fast, naive
 
 
+def bench_commit_growth(root: Path, commits: int = 30, big: int = 1000, small: int = 10) -> dict:
+    """Median ``commit()`` time in ms into a store of ``small`` and one of ``big`` episodes.
+
+    Episodes of 10 steps of a 96x128 camera, state and action (the commit path of every feature
+    kind). The stores are filled without fsync (faster); the timed commits fsync as a recording
+    does, alternating between the two stores so both see the same machine load. Camera shards
+    of 50 frames, so that both stores' commits land at the same place in their shards (a commit
+    rewrites the shard it ends in: its cost depends on that place, not on the store's size)."""
+    features = {
+        "cam": Feature((96, 128, 3), "uint8", "image"),
+        STATE: FEATURES[STATE],
+        ACTION: FEATURES[ACTION],
+    }
+    rng = np.random.default_rng(0)
+
+    def episode() -> dict[str, np.ndarray]:
+        return {
+            "cam": rng.integers(0, 256, (10, 96, 128, 3), dtype=np.uint8),
+            STATE: rng.normal(size=(10, 25)).astype(np.float32),
+            ACTION: rng.normal(size=(10, 7)).astype(np.float32),
+        }
+
+    stores = {}
+    for n in (small, big):
+        path = root / f"commits{n}.zarr"
+        with PlayStore.create(path, features, fps=FPS, durable=False, image_shard_frames=50) as s:
+            data = episode()
+            for _ in range(n):
+                s.add_episode(data, {"source": "bench"})
+        stores[n] = PlayStore.open(path, "a")
+    times: dict[int, list[float]] = {small: [], big: []}
+    for _ in range(commits):
+        for n, s in stores.items():
+            data = episode()
+            s.begin_episode()
+            for t in range(10):
+                s.append({k: v[t] for k, v in data.items()})
+            t0 = time.perf_counter()
+            s.commit({"source": "bench"})
+            times[n].append(1e3 * (time.perf_counter() - t0))
+    for s in stores.values():
+        s.close()
+    ms = {n: float(np.median(v)) for n, v in times.items()}
+    return {"commit_ms_small": ms[small], "commit_ms_big": ms[big], "growth": ms[big] / ms[small]}
+
+
+def print_commit_growth(root: Path, quick: bool) -> None:
+    g = bench_commit_growth(root, commits=15 if quick else 40)
+    print(f"commit_ms_10_episodes: {g['commit_ms_small']:.2f}")
+    print(f"commit_ms_1000_episodes: {g['commit_ms_big']:.2f}")
+    print(f"commit_ms_growth: {g['growth']:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
     ap.add_argument("--dir", default=None, help="where to write the stores (default: a temp dir)")
+    ap.add_argument("--only-commits", action="store_true", help="only commit_ms_growth")
     args = ap.parse_args()
     n_steps = 900 if args.quick else 6000
     episode_len = 300
     reps = 2 if args.quick else 3  # best of: the figures are for an otherwise idle machine
     n_windows = 80 if args.quick else 400
 
+    if args.only_commits:
+        root = Path(tempfile.mkdtemp(prefix="pw-bench-", dir=args.dir))
+        try:
+            print_commit_growth(root, args.quick)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return
     frames = render_frames()
     steps = make_steps(frames, n_steps)
     root = Path(tempfile.mkdtemp(prefix="pw-bench-", dir=args.dir))
@@ -218,6 +282,7 @@ def main() -> None:
         fast, naive = bench_windows(path, n_windows, history=2)
         print(f"train_windows_per_s: {fast:.1f}")
         print(f"train_windows_vs_naive: {fast / naive:.2f}")
+        print_commit_growth(root, args.quick)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -3,7 +3,8 @@
     playworld --version
     playworld store info PATH [--json]
     playworld store validate PATH [--quick]      exit 0 valid, 1 problems (one per line)
-    playworld store repair PATH
+    playworld store repair PATH                  exit 0 repaired, 1 committed data damaged
+    playworld store salvage SRC -o DST           exit 0 all kept, 1 damaged episodes dropped
     playworld store merge A B -o OUT
     playworld store drop PATH --episode N [-o OUT]
     playworld store export --format mcap PATH OUT.mcap [--episode N]
@@ -95,13 +96,31 @@ def store_validate(
 
 @store_app.command("repair")
 def store_repair(path: Path_) -> None:
-    """Trim uncommitted rows and delete leftover temp files; exit 1 if problems remain."""
+    """Trim uncommitted rows and delete leftover temp files; exit 1 if committed data is
+    damaged (every frame is decoded to find out; `store salvage` keeps the intact episodes)."""
     from playworld.datasets import maintenance
 
     report = maintenance.repair(path)
     for line in report.lines():
         typer.echo(line)
     raise typer.Exit(1 if report.remaining else 0)
+
+
+@store_app.command("salvage")
+def store_salvage(
+    src: Path_,
+    out: Annotated[str, typer.Option("--out", "-o", help="The new store.", show_default=False)],
+) -> None:
+    """Copy every intact episode of SRC into a new store; list what was dropped and why.
+
+    SRC is never modified. Exit 0 when every episode was kept, 1 when damaged ones were dropped.
+    """
+    from playworld.datasets.salvage import salvage
+
+    report = salvage(src, out)
+    for line in report.lines():
+        typer.echo(line)
+    raise typer.Exit(1 if report.dropped else 0)
 
 
 @store_app.command("merge")

@@ -11,7 +11,9 @@ import contextlib
 import ctypes
 import ctypes.util
 import fcntl
+import logging
 import os
+import sys
 import uuid
 import warnings
 from pathlib import Path
@@ -32,6 +34,33 @@ LOCK_NAME = ".playworld-writer.lock"
 warnings.filterwarnings(
     "ignore", message="Numcodecs codecs are not in the Zarr", category=UserWarning
 )
+
+
+class _ZarrTaskNoise(logging.Filter):
+    """Drops asyncio's reports of zarr's own tasks left behind when a read fails part way
+    ("Task was destroyed but it is pending!", "Task exception was never retrieved": dozens of
+    lines at exit, one per chunk in flight). The read's error itself is raised and reported."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        noise = msg.startswith(("Task was destroyed but it is pending", "Task exception was never"))
+        return not (noise and "zarr" in msg)
+
+
+logging.getLogger("asyncio").addFilter(_ZarrTaskNoise())
+_previous_unraisablehook = sys.unraisablehook
+
+
+def _unraisablehook(unraisable: Any) -> None:
+    """The same leftovers at interpreter exit: zarr's coroutines finalised after its event loop
+    closed ("Exception ignored in: <coroutine ...concurrent_map...>"). Anything else passes on."""
+    code = getattr(unraisable.object, "cr_code", None)
+    if code is not None and f"{os.sep}zarr{os.sep}" in code.co_filename:
+        return
+    _previous_unraisablehook(unraisable)
+
+
+sys.unraisablehook = _unraisablehook
 
 
 def put_durable(path: Path, value: Buffer, exclusive: bool) -> int:

@@ -28,7 +28,7 @@ import zarr
 
 from playworld.datasets.frame_compressor import FrameCompressor
 from playworld.datasets.shards import ShardEncoder
-from playworld.datasets.stats import pixel_sums
+from playworld.datasets.stats import QuantileSketch, merge, moments, pixel_sums
 from playworld.errors import FeatureError, StoreError
 from playworld.features import Feature, check_value
 
@@ -119,6 +119,16 @@ class EpisodeBuffer:
         self.image_sums = {
             k: np.zeros((2, f.shape[2])) for k, f in self.features.items() if f.is_image
         }
+        # The episode's own statistics, gathered as its rows are written (each row once), so a
+        # commit merges them into the store's without reading committed rows back.
+        self.moments: dict[str, dict[str, Any] | None] = {
+            k: None for k, f in self.features.items() if not f.is_image
+        }
+        self.sketches = {
+            k: QuantileSketch(int(np.prod(f.shape, dtype=int)))
+            for k, f in self.features.items()
+            if f.kind == "action" and not f.is_image
+        }
 
     def append(self, step: Mapping[str, Any]) -> None:
         """Add one step: every feature, each with its per-step shape and dtype."""
@@ -205,6 +215,11 @@ class EpisodeBuffer:
                 arr[start:stop] = rows
             if key in self.image_sums:  # per-channel pixel statistics, off the caller's thread
                 self.image_sums[key] += pixel_sums(rows)
+            if key in self.moments:
+                flat = rows.reshape(len(rows), -1)
+                self.moments[key] = merge(self.moments[key], moments(flat))
+                if key in self.sketches:
+                    self.sketches[key].update(flat)
         except BaseException as e:  # surfaced on the caller's thread by _raise_background_error
             self._error = e
         finally:

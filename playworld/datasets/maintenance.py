@@ -1,7 +1,9 @@
 """Store maintenance: validate, repair, describe, merge and drop episodes of a play store.
 
-    validate(path)          every problem of a store, one line each (nothing is changed)
-    repair(path)            trim the uncommitted tail and leftover temp files (committed rows untouched)
+    validate(path)          every problem of a store, one line each (nothing is changed), and the
+                            committed episodes each damages
+    repair(path)            trim the uncommitted tail and leftover temp files (committed rows
+                            untouched); damaged committed data remains listed (see salvage.py)
     info(path)              episodes, steps, features, size on disk, compression per feature
     merge(a, b, out)        a new store with the episodes of ``a`` then ``b``
     drop(path, i, out=None) the store without episode ``i`` (in place: rewrite, then atomic swap)
@@ -21,7 +23,7 @@ import dataclasses
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
 from playworld.datasets.backend import exchange_paths, local_path, open_zarr_store
+from playworld.datasets.shards import ShardReader
 from playworld.datasets.store import IMAGE_SHARD_FRAMES, VECTOR_CHUNK_ROWS, PlayStore
 from playworld.errors import ConfigError, FeatureError, StoreError
 from playworld.features import Feature
@@ -52,6 +55,8 @@ class ValidationReport:
     steps: int = 0
     files: int = 0
     deep: bool = True
+    # committed episode -> the first problem that damages it (what `salvage` drops, and why)
+    damaged: dict[int, str] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -75,6 +80,8 @@ class RepairReport:
     removed_files: list[str]  # leftover temp files and chunk files past the committed end
     trimmed: dict[str, int] = dataclasses.field(default_factory=dict)  # key -> rows trimmed
     remaining: list[str] = dataclasses.field(default_factory=list)
+    damaged: dict[int, str] = dataclasses.field(default_factory=dict)  # as in ValidationReport
+    episodes: int = 0
 
     def lines(self) -> list[str]:
         out = []
@@ -82,16 +89,22 @@ class RepairReport:
             per_key = ", ".join(f"data/{k}: {n}" for k, n in self.trimmed.items())
             out.append(f"trimmed {self.removed_rows} uncommitted rows ({per_key})")
         out += [f"deleted {f}" for f in self.removed_files]
-        if not out:
+        if not out and not self.remaining:
             out.append(
                 f"{self.url}: nothing to repair (no uncommitted rows, no leftover temp files)"
             )
         out += [f"not repaired: {p}" for p in self.remaining]
+        if self.remaining:
+            out.append(
+                f"committed data is damaged ({len(self.damaged)} of {self.episodes} episodes) and "
+                f"repair cannot restore it: `playworld store salvage {self.url} -o NEW` writes "
+                "the intact episodes to a new store"
+            )
         return out
 
 
 # -- helpers -----------------------------------------------------------------------------------
-class _Unchecked(PlayStore):
+class UncheckedStore(PlayStore):
     """A PlayStore that opens although arrays are shorter than the commit record, so that
     `validate` can list every short array instead of stopping at the first one."""
 
@@ -133,6 +146,32 @@ def _episodes_of(ends: np.ndarray, lo: int, hi: int) -> str:
     return f"episode {a}" if a == b else f"episodes {a}-{b}"
 
 
+def _ranges(values: list[int], sep: str = ":") -> str:
+    """[4, 5, 6, 9] -> '4:7, 9' (with sep ':', half-open row ranges) or '4-6, 9' (sep '-')."""
+    out, i = [], 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[j + 1] == values[j] + 1:
+            j += 1
+        if i == j:
+            out.append(str(values[i]))
+        else:
+            end = values[j] + 1 if sep == ":" else values[j]
+            out.append(f"{values[i]}{sep}{end}")
+        i = j + 1
+    return ", ".join(out)
+
+
+def _rows_text(ends: np.ndarray, rows: list[int]) -> str:
+    """'row 9 (episode 1, step 4)' or 'rows 9:11, 14 (episodes 1-2)'."""
+    if len(rows) == 1:
+        i, step = _locate(ends, rows[0])
+        return f"row {rows[0]} (episode {i}, step {step})"
+    eps = sorted({_locate(ends, r)[0] for r in rows})
+    which = f"episode {eps[0]}" if len(eps) == 1 else f"episodes {_ranges(eps, '-')}"
+    return f"rows {_ranges(rows)} ({which})"
+
+
 def _span(features: dict[str, Feature]) -> int:
     """Rows per read so that one read of every feature stays within `READ_BUDGET`."""
     return max(1, READ_BUDGET // sum(f.nbytes for f in features.values()))
@@ -171,32 +210,60 @@ def _shard_hole(zs: Any, file: str, size: int, n_inner: int, used: int) -> str |
 
 
 # -- validate ----------------------------------------------------------------------------------
+class _Findings:
+    """Problems found so far, and the committed episodes each damages."""
+
+    def __init__(self, ends: np.ndarray) -> None:
+        self.ends = ends
+        self.lines: list[str] = []
+        self.damaged: dict[int, str] = {}
+
+    def add(self, line: str, rows: tuple[int, int] | list[int] | None = None) -> None:
+        """A problem; ``rows`` (a range [lo, hi) or a list) are committed rows it damages."""
+        self.lines.append(line)
+        if rows is None:
+            return
+        if isinstance(rows, tuple):
+            lo, hi = rows
+            a = int(np.searchsorted(self.ends, lo, side="right"))
+            b = int(np.searchsorted(self.ends, hi - 1, side="right"))
+            episodes: Iterable[int] = range(a, min(b, len(self.ends) - 1) + 1)
+        else:
+            episodes = {_locate(self.ends, r)[0] for r in rows}
+        for i in sorted(episodes):
+            self.damaged.setdefault(i, line)
+
+
 def validate(path_or_url: str | os.PathLike[str], *, deep: bool = True) -> ValidationReport:
     """Check a store without changing it; return every problem found, one line each.
 
     Found: uncommitted rows past the last committed end, arrays shorter than the commit record,
     missing chunk/shard files of committed rows, empty or truncated files, leftover ``*.partial``
     temp files, NaN/inf in committed non-image rows. ``deep`` also decodes every committed image
-    block (non-image features, small, are always read). A non-store path raises
-    `StoreNotFoundError`, a wrong format version or unreadable commit record `StoreFormatError`.
+    frame (non-image features, small, are always read); a camera shard whose index is intact is
+    checked frame by frame, so the line names the damaged frames and their episodes. The
+    report's ``damaged`` maps each damaged committed episode to its first problem. A non-store
+    path raises `StoreNotFoundError`, a wrong format version or unreadable commit record
+    `StoreFormatError`.
     """
-    store = _Unchecked.open(path_or_url, "r")
+    store = UncheckedStore.open(path_or_url, "r")
     files = list_files(store.url)
     zs = open_zarr_store(store.url, read_only=True)
     ends, n = store.episode_ends, store.num_steps
-    problems: list[str] = []
+    found = _Findings(ends)
     tail = 0
     for key, feature in store.features.items():
         arr = store.array(key)
         rows, block = arr.shape[0], store.blocks[key]
         if rows < n:
-            problems.append(
+            found.add(
                 f"data/{key} has {rows} rows, the commit record needs {n}: "
-                f"rows {rows}:{n} ({_episodes_of(ends, rows, n)}) are lost"
+                f"rows {rows}:{n} ({_episodes_of(ends, rows, n)}) are lost",
+                (rows, n),
             )
         elif rows > n:
             tail = max(tail, rows - n)
-            problems.append(
+            found.add(
                 f"data/{key} has {rows - n} uncommitted rows past the last committed end (row {n}); "
                 "`playworld store repair` trims them"
             )
@@ -205,54 +272,68 @@ def validate(path_or_url: str | os.PathLike[str], *, deep: bool = True) -> Valid
             if arr.shards is None
             else int(np.prod(np.asarray(arr.shards) // np.asarray(arr.chunks)))
         )
-        bad_values, first_bad = 0, -1
+        frames = ShardReader.for_array(arr) if deep and feature.is_image else None
+        bad_rows: list[int] = []
+        bad_values = 0
         have = min(rows, n)
         for lo in range(0, have, block):
             hi = min(lo + block, have)
             file = chunk_key(store, key, lo)
             where = f"feature {key!r} rows {lo}:{hi}, {_episodes_of(ends, lo, hi)}"
             if file not in files:
-                problems.append(f"missing file {file} ({where})")
+                found.add(f"missing file {file} ({where})", (lo, hi))
                 continue
             error = _size_problem(files[file], n_inner)
-            if error is None and (deep or not feature.is_image):
-                error, nonfinite, first = _scan(arr, feature, lo, hi)
-                if nonfinite:
-                    first_bad = first if not bad_values else first_bad
-                    bad_values += nonfinite
-            if error is None and deep and n_inner > 1:
-                error = _shard_hole(zs, file, files[file], n_inner, hi - lo)
+            if error is None and frames is not None:
+                error, damaged = frames.check(lo // block, hi - lo)
+                if damaged:
+                    rows_bad = [r for r, _ in damaged]
+                    found.add(
+                        f"corrupt file {file} (feature {key!r}): {len(damaged)} of {hi - lo} "
+                        f"frames damaged, {_rows_text(ends, rows_bad)}: {damaged[0][1]}",
+                        rows_bad,
+                    )
+            elif error is None and (deep or not feature.is_image):
+                error, nonfinite, count = _scan(arr, feature, lo, hi)
+                bad_rows += nonfinite
+                bad_values += count
+                if error is None and deep and n_inner > 1:
+                    error = _shard_hole(zs, file, files[file], n_inner, hi - lo)
             if error is not None:
-                problems.append(f"corrupt file {file} ({where}): {error}")
-        if bad_values:
-            i, step = _locate(ends, first_bad)
-            problems.append(
+                found.add(f"corrupt file {file} ({where}): {error}", (lo, hi))
+        if bad_rows:
+            i, step = _locate(ends, bad_rows[0])
+            found.add(
                 f"feature {key!r} ({feature.kind}) has {bad_values} NaN/inf values in committed rows, "
-                f"first at row {first_bad} (episode {i}, step {step})"
+                f"first at row {bad_rows[0]} (episode {i}, step {step})",
+                bad_rows,
             )
     for file in sorted(files):
         if file.endswith(PARTIAL_SUFFIX):
-            problems.append(
+            found.add(
                 f"leftover temp file {file} (an interrupted write); `playworld store repair` deletes it"
             )
-    return ValidationReport(store.url, problems, tail, len(store), n, len(files), deep)
+    return ValidationReport(
+        store.url, found.lines, tail, len(store), n, len(files), deep, found.damaged
+    )
 
 
-def _scan(arr: Any, feature: Feature, lo: int, hi: int) -> tuple[str | None, int, int]:
-    """Decode rows [lo, hi) span by span: (error or None, non-finite values, first bad row)."""
+def _scan(arr: Any, feature: Feature, lo: int, hi: int) -> tuple[str | None, list[int], int]:
+    """Decode rows [lo, hi) span by span through zarr: (error or None, rows with NaN/inf,
+    NaN/inf values)."""
     span = max(1, READ_BUDGET // feature.nbytes)
-    count, first = 0, -1
+    bad: list[int] = []
+    count = 0
     for a in range(lo, hi, span):
         try:
             rows = arr[a : min(a + span, hi)]
         except Exception as e:  # zarr raises codec-specific errors (ValueError, RuntimeError...)
-            return f"{type(e).__name__}: {e}", count, first
+            return f"{type(e).__name__}: {e}", bad, count
         if rows.dtype.kind == "f" and not feature.is_image:
-            bad = ~np.isfinite(rows.reshape(len(rows), -1)).all(axis=1)
-            if bad.any():
-                first = a + int(np.flatnonzero(bad)[0]) if first < 0 else first
-                count += int((~np.isfinite(rows)).sum())
-    return None, count, first
+            finite = np.isfinite(rows.reshape(len(rows), -1))
+            bad += (a + np.flatnonzero(~finite.all(axis=1))).tolist()
+            count += int((~finite).sum())
+    return None, bad, count
 
 
 # -- repair ------------------------------------------------------------------------------------
@@ -260,11 +341,12 @@ def repair(path_or_url: str | os.PathLike[str]) -> RepairReport:
     """Trim every array to the last committed end and delete leftover ``*.partial`` files.
 
     Holds the writer lock while it works (a store being recorded raises `StoreLockedError`);
-    never touches committed rows. Problems it cannot fix are listed in ``remaining``.
+    never touches committed rows. Problems it cannot fix (damaged committed data, found by a
+    full `validate` afterwards, camera frames decoded) are listed in ``remaining``.
     """
     trimmed: dict[str, int] = {}
     before = list_files(path_or_url)  # before open(mode="a"), which deletes temp files itself
-    with PlayStore.open(path_or_url, "a") as store:
+    with UncheckedStore.open(path_or_url, "a") as store:  # short arrays are reported, not raised
         url, n = store.url, store.num_steps
         for key in store.features:
             arr = store.array(key)
@@ -276,8 +358,16 @@ def repair(path_or_url: str | os.PathLike[str]) -> RepairReport:
             if file.endswith(PARTIAL_SUFFIX):
                 sync(zs.delete(file))
         removed = sorted(before.keys() - list_files(url).keys())
-    remaining = validate(url, deep=False).problems
-    return RepairReport(url, max(trimmed.values(), default=0), removed, trimmed, remaining)
+    after = validate(url, deep=True)
+    return RepairReport(
+        url,
+        max(trimmed.values(), default=0),
+        removed,
+        trimmed,
+        after.problems,
+        after.damaged,
+        after.episodes,
+    )
 
 
 # -- info --------------------------------------------------------------------------------------
@@ -346,7 +436,7 @@ def _differences(a: PlayStore, b: PlayStore) -> list[str]:
 
 
 @contextlib.contextmanager
-def _building(out: str | os.PathLike[str], like: PlayStore) -> Iterator[PlayStore]:
+def building_store(out: str | os.PathLike[str], like: PlayStore) -> Iterator[PlayStore]:
     """Create an empty store at ``out`` shaped like ``like``; remove it again if the body raises."""
     path = local_path(out)
     existed = path is not None and path.exists()
@@ -409,7 +499,7 @@ def merge(
             f"cannot merge {sa.url} and {sb.url}: features and fps must match; they differ in: "
             + "; ".join(diff)
         )
-    with _building(out, sa) as dst:
+    with building_store(out, sa) as dst:
         for src in (sa, sb):
             for i in range(len(src)):
                 copy_episode(src, i, dst)
@@ -429,7 +519,7 @@ def drop(
     if out is not None:
         src = PlayStore.open(path, "r")
         skip = src.episode(episode).index  # raises naming how many episodes there are
-        with _building(out, src) as dst:
+        with building_store(out, src) as dst:
             for i in range(len(src)):
                 if i != skip:
                     copy_episode(src, i, dst)
@@ -444,7 +534,7 @@ def drop(
     tmp = local.with_name(f"{local.name}.drop-{uuid.uuid4().hex[:8]}")
     with PlayStore.open(local, "a") as src:  # the lock keeps recorders out until the swap is done
         skip = src.episode(episode).index
-        with _building(tmp, src) as dst:
+        with building_store(tmp, src) as dst:
             for i in range(len(src)):
                 if i != skip:
                     copy_episode(src, i, dst)

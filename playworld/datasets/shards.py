@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import google_crc32c
 import numcodecs
@@ -40,6 +41,15 @@ from playworld.datasets.backend import DurableLocalStore, put_durable
 from playworld.errors import StoreError
 
 EMPTY = np.uint64(2**64 - 1)  # offset and length of a chunk missing from a shard
+
+
+class FrameError(StoreError):
+    """A frame that cannot be read: ``key`` (the shard file), ``row`` (the array row) and
+    ``reason`` say which and why, so that callers can name the episode."""
+
+    def __init__(self, key: str, row: int, reason: str, in_shard: int) -> None:
+        super().__init__(f"{key}: frame {in_shard} of the shard {reason} (array row {row})")
+        self.key, self.row, self.reason = key, row, reason
 
 
 def default_threads() -> int:
@@ -254,20 +264,75 @@ class ShardReader(_Shards):
             key = self.key(shard)
             tail = self._get(key, SuffixByteRequest(self.index_size))
             index = self.parse_index(key, tail, None)[lo - shard * n : hi - shard * n]
-            self.check_present(key, index, lo - shard * n)
+            missing = np.flatnonzero(index[:, 0] == EMPTY)
+            if len(missing):
+                raise FrameError(
+                    key, lo + int(missing[0]), "is missing", lo - shard * n + int(missing[0])
+                )
             first, last = int(index[:, 0].min()), int((index[:, 0] + index[:, 1]).max())
             data = self._get(key, RangeByteRequest(first, last))
             if len(data) != last - first:
-                raise StoreError(f"{key}: shard truncated (its index points past the end)")
+                past = np.flatnonzero(index[:, 0] + index[:, 1] > first + len(data))
+                raise FrameError(
+                    key,
+                    lo + int(past[0]),
+                    "lies past the end of the file (truncated)",
+                    lo % n + int(past[0]),
+                )
             for row, (o, k) in zip(range(lo, hi), index, strict=True):
                 chunk = data[int(o) - first : int(o) - first + int(k)]
-                futures.append(_pool().submit(self._decode, key, chunk, out[row - start]))
+                futures.append(_pool().submit(self._decode, key, row, chunk, out[row - start]))
         for f in futures:
             f.result()
         return out
 
-    def _decode(self, key: str, chunk: bytes, out: np.ndarray) -> None:
+    def _decode(self, key: str, row: int, chunk: bytes, out: np.ndarray) -> None:
         try:
             self.decode_into(chunk, out)
         except Exception as e:
-            raise StoreError(f"{key}: cannot decode a frame: {e}") from None
+            raise FrameError(key, row, f"cannot decode ({e})", row % self.rows_per_shard) from None
+
+    def check(self, shard: int, used: int) -> tuple[str | None, list[tuple[int, str]]]:
+        """Check the first ``used`` frames of shard file ``shard`` frame by frame, without zarr.
+
+        Returns ``(problem, frames)``: a problem of the whole file (missing, shorter than its
+        index, index checksum mismatch: no frame can be located) or ``None``, and the damaged
+        frames as ``(row, reason)``: missing from the index, lying past the end of the file, or
+        not decoding (zstd checksum, wrong size). A frame of an intact index is found alone.
+        """
+        key = self.key(shard)
+        try:
+            data = self._get(key)
+        except StoreError:
+            return "the file is missing", []
+        if len(data) == 0:
+            return "empty file (0 bytes)", []
+        if len(data) < self.index_size:
+            return (
+                f"{len(data)} bytes, shorter than its {self.index_size}-byte shard index (truncated)",
+                [],
+            )
+        try:
+            index = self.parse_index(key, data[-self.index_size :], None)
+        except StoreError as e:
+            return str(e).removeprefix(f"{key}: "), []
+        body = len(data) - self.index_size
+        first_row = shard * self.rows_per_shard
+
+        def decode(chunk: bytes) -> str | None:
+            try:
+                self.decode_into(chunk, np.empty(self.frame_shape, dtype=self.array.dtype))
+            except Exception as e:
+                return f"cannot decode ({e})"
+            return None
+
+        reasons: list[Any] = []
+        for o, k in index[:used]:
+            if o == EMPTY:
+                reasons.append("no data (its shard index lists it as never written)")
+            elif int(o) + int(k) > body:
+                reasons.append("lies past the end of the file (truncated)")
+            else:  # decoded in parallel, as reads are
+                reasons.append(_pool().submit(decode, data[int(o) : int(o) + int(k)]))
+        reasons = [r.result() if isinstance(r, Future) else r for r in reasons]
+        return None, [(first_row + i, r) for i, r in enumerate(reasons) if r is not None]
