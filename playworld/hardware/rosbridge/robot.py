@@ -2,8 +2,10 @@
 
     robot = robot_from_profile("rosbridge_panda", port=9090)
     with robot:
-        obs = robot.get_observation()           # joint_pos (n,) rad, gripper (1,), t (1,) s
+        obs = robot.get_observation()           # joint_pos (n,) rad, gripper (1,), t (1,) s,
+                                                # ee_pos (3,) m, ee_quat (4,) by FK (`kinematics`)
         robot.send_action(np.r_[q, 0.5])        # guarded, then published on the command topic
+                                                # (action_space ee_delta: (7,) deltas, IK here)
         robot.probe()                           # {"rtt_s": ..., "clock_offset_s": ...}
 
 Joint names map between the profile's order and the JointState message by name. Commands go out
@@ -134,20 +136,14 @@ class RosBridgeRobot(Robot):
                 (len(self.config.joints),), "float32", units="rad", names=self.config.joints
             ),
             "gripper": Feature((1,), "float32", units="0..1 open"),
-            "t": Feature((1,), "float64", kind="time", units="s"),
         }
+        if self.config.kinematics is not None:  # by FK of the measured joints
+            out["ee_pos"] = Feature((3,), "float32", units="m", names=("x", "y", "z"))
+            out["ee_quat"] = Feature((4,), "float32", units="wxyz", names=("w", "x", "y", "z"))
+        out["t"] = Feature((1,), "float64", kind="time", units="s")
         for name, cam in self.cameras.items():
             out[name] = cam.feature
         return out
-
-    @property
-    def action_features(self) -> dict[str, Feature]:
-        names = (*self.config.joints, "gripper")
-        return {
-            "action": Feature(
-                (len(names),), "float32", kind="action", units="rad, 0..1", names=names
-            )
-        }
 
     # -- connection -----------------------------------------------------------------------
     def _connect(self) -> None:
@@ -238,6 +234,8 @@ class RosBridgeRobot(Robot):
             "gripper": np.array([gripper], np.float32),
             "t": np.array([t]),
         }
+        if self.kinematics is not None:
+            obs.update(self.ee_observation(q))
         for name, cam in self.cameras.items():
             frame = cam.read_latest()
             obs[name] = frame.image if frame is not None else np.zeros(cam.feature.shape, np.uint8)
@@ -294,8 +292,17 @@ class RosBridgeRobot(Robot):
             raise RobotConnectionError(f"service {service} at {self.url} failed: {exc}") from None
 
     def reset(self) -> dict[str, Any]:
-        """Call the profile's reset service (std_srvs/Trigger)."""
-        return self._call(self.config.reset_service, "std_srvs/Trigger", {})
+        """Call the profile's reset service (std_srvs/Trigger); the ee target restarts."""
+        t0 = self.clock()
+        out = self._call(self.config.reset_service, "std_srvs/Trigger", {})
+        deadline = t0 + self.config.connect_timeout
+        while (self._latest is None or self._latest[2] <= t0) and self.clock() < deadline:
+            time.sleep(0.005)  # the next action must start from the reset joints
+        with self._lock:
+            if self.ee is not None:
+                self.ee.reset()
+            self.guard.release()  # the next move starts from the measured joints
+        return out
 
     def estop(self, reason: str = "e-stop pressed") -> None:
         """Latch our guard and, if the profile names one, the robot's e-stop service."""
