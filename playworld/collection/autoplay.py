@@ -219,7 +219,7 @@ def autoplay(
     robot = robot_from_profile(config.profile, cameras={}, action_space="ee_delta", seed=seed)
     robot.connect()
     twin = robot.twin
-    fps = float(twin.config.control_hz)
+    fps = robot.fps  # the profile's rate (the twin's control_hz was built from it)
     cams = twin_cameras(twin, config)
     player = Player(twin, config, np.random.default_rng(seed))
     loop = ControlLoop(robot, player, fps, cameras=cams, realtime=config.realtime)

@@ -112,6 +112,9 @@ class Teleop(abc.ABC):
     def get_action(self) -> np.ndarray:
         """The current command (7,) float32 (see the module docstring)."""
 
+    def on_episode_start(self) -> None:
+        """Called when a recorded episode starts (a replaying source rewinds); default: nothing."""
+
     def events(self) -> list[TeleopEvent]:
         """Events raised since the last call, oldest first."""
         out = []

@@ -9,7 +9,7 @@ It serves what a rosbridge robot profile (`configs/robots/rosbridge_panda.yaml`)
     services    <reset_service>          std_srvs/Trigger             home the arm, new objects
                 <estop_service>          std_srvs/SetBool             true latches, false releases
 
-The twin steps in real time at its control rate; like a position-controlled arm it keeps going
+The twin steps in real time at the profile's `fps` (its control rate); like a position-controlled arm it keeps going
 to the last commanded target, through its own `SafetyGuard` (the profile's limits). Commands that
 are malformed get a rosbridge status error; commands stamped older than `stale_after` seconds
 are refused.
@@ -63,6 +63,7 @@ class TwinServer:
                 SimRobotConfig,
                 {
                     "name": "twin",
+                    "fps": p.get("fps", 10.0),  # the profile's rate: the twin steps at it
                     "guard": p["guard"],
                     "joints": p["joints"],
                     "cameras": cameras,

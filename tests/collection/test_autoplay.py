@@ -52,7 +52,7 @@ def test_no_resets_between_episodes(played):
     for i in range(1, len(store)):
         if store.episode(i).metadata["resets"] == store.episode(i - 1).metadata["resets"]:
             # The next episode starts where the previous one left off (one control step later).
-            prev = store.episode(i - 1)["state"][:, :7]
+            prev = store.episode(i - 1)["state"][:][:, :7]
             first = store.episode(i)["state"][0]
             # A reset would jump to home; one control step moves at most as far as the
             # steps inside the episode (the ee target integrates, so steps reach ~0.05 rad).
