@@ -12,7 +12,8 @@ Keys (keyboard teleop; other devices map their buttons to the same events):
 
 The rate is the robot profile's `fps`; `--fps`, when given, must agree with it. `--episodes N`
 records N episodes and exits without keys: each starts by itself and ends when the teleop says
-so (a replay runs out of actions) or at `--episode-s`.
+so (a replay runs out of actions) or at `--episode-s`; with `--reset-s` the robot is reset
+between episodes (a replay then starts each one from the robot's reset state).
 
 `--episode-s` saves an episode when it reaches that length (then waits for Enter, or with
 `--reset-s` runs a reset period of that length, resetting the twin, and starts the next episode
@@ -80,8 +81,10 @@ class RecordConfig:
             v = getattr(self, name)
             if v is not None and not v > 0:
                 raise ConfigError(f"expected {name} > 0 s (or unset), found {v}")
-        if self.reset_s is not None and self.episode_s is None:
-            raise ConfigError("expected --episode-s with --reset-s (a reset follows each episode)")
+        if self.reset_s is not None and self.episode_s is None and self.episodes is None:
+            raise ConfigError(
+                "expected --episode-s or --episodes with --reset-s (a reset follows each episode)"
+            )
 
 
 def store_differences(store: Any, features: dict[str, Any], fps: float, robot: str) -> list[str]:
@@ -190,7 +193,7 @@ class RecordSession:
         self.loop.recording = False
         self._pending.append((self.writer.commit(meta), steps))
         self.phase = "idle"
-        if ended_by == "limit" and self.config.reset_s:
+        if self.config.reset_s and (ended_by == "limit" or self.config.episodes):
             self.phase = "resetting"
             self.reset_until = time.monotonic() + self.config.reset_s
             reset = getattr(self.loop.robot, "reset", None)
@@ -231,12 +234,12 @@ class RecordSession:
         full = self.max_steps and len(self.loop.metrics) - self.mark >= self.max_steps
         if self.phase == "recording" and full:
             self.save("limit")
+        n = self.config.episodes  # no keys: each starts by itself; stop after n
+        if n is not None and self.phase != "recording" and self.saved + len(self._pending) >= n:
+            return False
         if self.phase == "resetting" and time.monotonic() >= self.reset_until:
             self.start_episode()
-        n = self.config.episodes
-        if n is not None and self.phase == "idle":  # no keys: start by itself, stop after n
-            if self.saved + len(self._pending) >= n:
-                return False
+        if n is not None and self.phase == "idle":
             self.start_episode()
         return True
 

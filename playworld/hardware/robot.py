@@ -230,9 +230,14 @@ class Robot(abc.ABC):
     def _to_joint_target(self, action: np.ndarray) -> np.ndarray:
         """Map an action to (n + 1,) joint targets + gripper; identity for joint actions.
 
-        ee_delta (7,): clipped to its bounds, integrated into the pose target from the measured
-        joints (warm-started at the last guarded target), solved by IK. A non-finite delta
-        becomes a NaN target, which the guard refuses (hold).
+        ee_delta (7,): clipped to its bounds, integrated into the pose target, solved by one IK
+        step. The reference pose is that of the last guarded command (what the arm was told):
+        a robot measures through a link with latency (a rosbridge arm's joint state is a tick
+        old or more), and integrating against a stale measurement would lose a step of motion
+        each tick; the target still restarts there when the guard clipped the command (limits,
+        a blocked arm: the guard keeps commands within `max_step` of the measured joints).
+        Before any command, or after a stop or reset, the reference is the measured joints. A
+        non-finite delta becomes a NaN target, which the guard refuses (hold).
         """
         if self.action_space == "joint_pos":
             return action
@@ -240,15 +245,14 @@ class Robot(abc.ABC):
         if a.shape != (7,):
             raise GuardError(f"expected an ee_delta action of shape (7,), found {a.shape}")
         n = len(self.config.joints)
-        measured = self.guard.measured
-        if not np.all(np.isfinite(a)) or measured is None:
+        last = self.last_command
+        ref = last.q if last is not None and last.kind in ("move", "hold") else self.guard.measured
+        if not np.all(np.isfinite(a)) or ref is None:
             self._step_action = np.where(np.isfinite(a), a, 0.0).astype(np.float32)
             return np.full(n + 1, np.nan)  # refused by the guard (hold, or stop with no state)
         a = np.minimum(np.maximum(a, EE_DELTA_LOW), EE_DELTA_HIGH)
         self._step_action = a.astype(np.float32)
-        last = self.last_command
-        warm = last.q if last is not None and last.kind in ("move", "hold") else None
-        q = self.ee.joint_target(self.kinematics.full(measured), a[:6], warm=warm).qpos
+        q = self.ee.joint_target(self.kinematics.full(ref), a[:6], warm=ref).qpos
         return np.concatenate([q, a[6:]])
 
     def _from_command(self, command: Command, action: Any) -> np.ndarray:

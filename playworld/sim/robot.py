@@ -161,6 +161,7 @@ class SimRobot(Robot):
             self.guard.release()
             self._observe()
             self._pending = None
+            self.last_command = None  # the next ee delta starts from the measured pose
             if self.ee is not None:
                 self.ee.reset()
             return state

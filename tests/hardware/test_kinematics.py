@@ -143,8 +143,13 @@ def test_target_integration_continues_restarts_and_clamps():
     second, follows = integrate_target(first, measured, step)  # arm still behind: continue
     assert follows and np.allclose(second.pos, [0.42, 0.0, 0.3])
     far = Pose(measured.pos + [TARGET_SLACK[0] * 1.5, 0, 0], down)
-    third, follows = integrate_target(far, measured, step)  # lagging: restart at the arm
-    assert not follows and np.allclose(third.pos, [0.41, 0.0, 0.3])
+    third, _ = integrate_target(far, measured, step)  # position lagging: restart at the arm
+    assert np.allclose(third.pos, [0.41, 0.0, 0.3])
+    turned = Pose(first.pos, rotate_quat(down, np.array([0.0, 0.0, TARGET_SLACK[1] * 1.5])))
+    fourth, _ = integrate_target(turned, measured, step)  # only the rotation restarts
+    assert np.allclose(fourth.pos, [0.42, 0.0, 0.3]) and np.allclose(fourth.quat, down)
+    both = Pose(far.pos, turned.quat)
+    assert not integrate_target(both, measured, step)[1]
     low, _ = integrate_target(
         None, Pose(np.array([0.4, 0.0, 0.01]), down), -step[[1, 2, 0, 3, 4, 5]] * 5
     )

@@ -302,6 +302,7 @@ class RosBridgeRobot(Robot):
             if self.ee is not None:
                 self.ee.reset()
             self.guard.release()  # the next move starts from the measured joints
+            self.last_command = None
         return out
 
     def estop(self, reason: str = "e-stop pressed") -> None:
