@@ -29,7 +29,9 @@ def record_command(
     ] = "keyboard",
     fps: Annotated[
         float | None,
-        typer.Option(help="Control and recording rate, Hz: the robot profile's (checked if given)."),
+        typer.Option(
+            help="Control and recording rate, Hz: the robot profile's (checked if given)."
+        ),
     ] = None,
     episodes: Annotated[
         int | None,

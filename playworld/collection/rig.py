@@ -89,9 +89,8 @@ def open_teleop(name: str) -> Any:
     `replay:STORE[:EPISODE]` (the actions of a stored episode, playworld.collection.replay_teleop).
     """
     import playworld.hardware  # noqa: F401
-    from playworld.hardware.teleop import TELEOPS
-
     from playworld.collection.replay_teleop import PREFIX, ReplayTeleop, ReplayTeleopConfig
+    from playworld.hardware.teleop import TELEOPS
 
     if name.startswith(PREFIX):
         return ReplayTeleop(ReplayTeleopConfig.parse(name))

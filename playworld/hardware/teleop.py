@@ -114,6 +114,7 @@ class Teleop(abc.ABC):
 
     def on_episode_start(self) -> None:
         """Called when a recorded episode starts (a replaying source rewinds); default: nothing."""
+        return None  # live devices have nothing to rewind
 
     def events(self) -> list[TeleopEvent]:
         """Events raised since the last call, oldest first."""

@@ -153,8 +153,11 @@ class TwinServer:
         self._gripper = float(value)
 
     def _reset(self, args: dict[str, Any]) -> dict[str, Any]:
-        self._target, self._gripper = None, None
-        self.robot.reset()
+        with (
+            self.robot._lock
+        ):  # not between the simulation thread's read of the target and its step
+            self._target, self._gripper = None, None
+            self.robot.reset()
         return {"success": True, "message": "twin reset"}
 
     def _estop(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -182,10 +185,11 @@ class TwinServer:
         tick, next_t = 0, time.monotonic()
         try:
             while not self._stop.is_set():
-                q, gripper = robot._joints()
-                target = self._target if self._target is not None else q
-                grip = self._gripper if self._gripper is not None else gripper
-                robot.send_action(np.concatenate([target, [grip]]))
+                with robot._lock:
+                    q, gripper = robot._joints()
+                    target = self._target if self._target is not None else q
+                    grip = self._gripper if self._gripper is not None else gripper
+                    robot.send_action(np.concatenate([target, [grip]]))
                 self._publish_state()
                 for name, cam in robot.cameras.items():
                     if tick % frame_every[name] == 0:

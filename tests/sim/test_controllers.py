@@ -2,8 +2,8 @@ import mujoco
 import numpy as np
 import pytest
 
-from playworld.sim import SimError, Twin, TwinConfig
 from playworld.hardware.ee import FINGER_MAX, WORKSPACE
+from playworld.sim import SimError, Twin, TwinConfig
 from playworld.sim.controllers import ACTION_SPACES
 
 

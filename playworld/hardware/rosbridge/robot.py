@@ -123,6 +123,7 @@ class RosBridgeRobot(Robot):
         self._latest: tuple[np.ndarray, float, float] | None = None  # q, gripper, receive time
         self._state_event = threading.Event()
         self._link_down_reported = False
+        self._states_seen = 0  # joint states received since `reset()` started counting
         cams = {n: CAMERAS.config_from_dict(c) for n, c in config.cameras.items()}
         for n, c in cams.items():
             if not isinstance(c, RosBridgeCameraConfig):
@@ -221,6 +222,7 @@ class RosBridgeRobot(Robot):
         with self._lock:
             if self.guard.observe(q, now, gripper):
                 self._latest = (q, gripper, now)
+                self._states_seen += 1
                 self._link_down_reported = False
         self._state_event.set()
 
@@ -293,11 +295,13 @@ class RosBridgeRobot(Robot):
 
     def reset(self) -> dict[str, Any]:
         """Call the profile's reset service (std_srvs/Trigger); the ee target restarts."""
-        t0 = self.clock()
         out = self._call(self.config.reset_service, "std_srvs/Trigger", {})
-        deadline = t0 + self.config.connect_timeout
-        while (self._latest is None or self._latest[2] <= t0) and self.clock() < deadline:
-            time.sleep(0.005)  # the next action must start from the reset joints
+        # The next action must start from the reset joints: wait for joint states sent after
+        # the reset (one already in flight when the service answered may be older).
+        self._states_seen = 0
+        deadline = self.clock() + self.config.connect_timeout
+        while self._states_seen < 2 and self.clock() < deadline:
+            time.sleep(0.005)
         with self._lock:
             if self.ee is not None:
                 self.ee.reset()
