@@ -22,10 +22,9 @@ from typing import Any
 import numpy as np
 
 from playworld.features import Feature
+from playworld.hardware.ee import EE_ACTION_NAMES
 from playworld.hardware.errors import ConfigError
 from playworld.registry import Registry
-
-ACTION_NAMES = ("dx", "dy", "dz", "rx", "ry", "rz", "gripper")
 
 
 class TeleopEvent(enum.Enum):
@@ -85,7 +84,7 @@ class Teleop(abc.ABC):
     @property
     def action_features(self) -> dict[str, Feature]:
         """`action`: (7,) float32 end-effector deltas (m, rad, world frame) + gripper 0..1."""
-        return {"action": Feature((7,), "float32", kind="action", names=ACTION_NAMES)}
+        return {"action": Feature((7,), "float32", kind="action", names=EE_ACTION_NAMES)}
 
     @property
     def is_connected(self) -> bool:
