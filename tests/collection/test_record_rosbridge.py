@@ -59,6 +59,7 @@ def test_record_replays_a_stored_episode_through_the_ros_bridge(tmp_path):
     src = PlayStore.open(source)
     src_ee = src.episode(0)["ee_pos"][:].astype(float)
     n_src = len(src_ee)
+    assert np.linalg.norm(np.diff(src_ee, axis=0), axis=1).sum() > 0.3  # a path worth following
 
     port = free_port()
     profile = yaml.safe_load(resolve_profile("rosbridge_panda").read_text())
@@ -97,15 +98,19 @@ def test_record_replays_a_stored_episode_through_the_ros_bridge(tmp_path):
         assert ep.metadata["robot"] == "rosbridge_panda" and len(ep) == n_src
         np.testing.assert_allclose(ep["action"][:], src.episode(0)["action"][:], atol=1e-7)
         dev = path_deviation(ep["ee_pos"][:].astype(float), src_ee)
-        loop = ep.metadata["loop"]
-        # A loop that overran (a loaded machine) paused the replay mid-contact: not comparable.
-        (on_time if loop["overruns"] == 0 else late).append(dev)
+        overruns = ep.metadata["loop"]["overruns"]
+        # Joint states arrive once per server tick: a gap or a repeat is a late server tick.
+        gaps = np.diff(ep["t"][:][:, 0])
+        server_late = int(np.sum((gaps > 0.15) | (gaps < 0.05)))
+        # A loop or a server that ran late (a loaded machine) paused the replay, mid-contact
+        # perhaps, which changes the physics: such an episode is reported, not compared.
+        (on_time if overruns == 0 and server_late == 0 else late).append(dev)
         print(
             f"replay_path_deviation_max_m: {dev.max():.4f}  mean: {dev.mean():.4f}  "
-            f"overruns: {loop['overruns']}"
+            f"loop overruns: {overruns}  late server ticks: {server_late}"
         )
     if not on_time:
-        pytest.skip(f"the recording loop overran in every episode (max {np.max(late):.3f} m)")
+        pytest.skip(f"every episode ran late on this loaded machine (max {np.max(late):.3f} m)")
     # Within 1 cm: 95% of the steps (a server tick that runs late under CPU contention can put
     # one observation a step off the path), and 1 cm on average by a wide margin.
     dev = np.concatenate(on_time)
