@@ -15,14 +15,15 @@ measurement keeps straight lines straight while the arm is still moving. The tar
 to `WORKSPACE`.
 
 Why our damped least squares and not `mink` (measured by `python bench/kinematics.py`: both
-track the scripted experts' pose targets of every task, one solve per control step, on this
-arm-only model, interleaved in one run on 2 shared, loaded CPU cores): the same accuracy (mean
-position error 2.8 mm DLS vs 3.2 mm mink, mean rotation error 0.24 vs 0.23 deg: a step is at most
-a 5 cm / 0.3 rad delta, which one linearised step nearly closes either way), and the DLS step
-costs ~21 µs against ~150 µs for mink's (Configuration + FrameTask + PostureTask, a daqp QP with
-the joint limits as constraints): ~7x. The DLS step clips to the joint limits instead of
-constraining the QP; the robot's `SafetyGuard` clips every command to them again anyway. mink
-would pay off with many tasks or collision avoidance, which these arms do not need.
+track the scripted experts' pose targets of all 17 tasks, 803 control steps, one solve per step,
+on this arm-only model, interleaved in one run on 2 shared, loaded CPU cores): the same accuracy
+(mean position error 2.9 mm DLS vs 3.2 mm mink, max 23 vs 24 mm; mean rotation error 0.23 deg
+both: a step is at most a 5 cm / 0.3 rad delta, which one linearised step nearly closes either
+way), and the DLS step costs ~20 µs against ~100-150 µs for mink's (Configuration + FrameTask +
+PostureTask, a daqp QP with the joint limits as constraints): 5-7x across runs. The DLS step clips
+to the joint limits instead of constraining the QP; the robot's `SafetyGuard` clips every command
+to them again anyway. mink would pay off with many tasks or collision avoidance, which these
+arms do not need here.
 
 Nothing here imports `playworld.sim`: the twin builds on it, not the other way round.
 """
