@@ -248,14 +248,27 @@ def integrate_target(
     so that a wrist held back by its velocity limit does not throw away the hand's position
     progress. The rotation gap uses |<q1, q2>| = cos(angle / 2), without building the error.
     """
+    return _integrate(previous, measured, delta, workspace[0::2], workspace[1::2], *slack)
+
+
+def _integrate(
+    previous: Pose | None,
+    measured: Pose,
+    delta: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    slack_pos: float,
+    slack_rot: float,
+) -> tuple[Pose, bool]:
+    """`integrate_target` with the box as lo (3,), hi (3,): once per control step, no slicing."""
     pos, quat, follows = measured.pos, measured.quat, False
     if previous is not None:
         gap = previous.pos - measured.pos
-        if gap @ gap <= slack[0] ** 2:
+        if gap @ gap <= slack_pos * slack_pos:
             pos, follows = previous.pos, True
-        if abs(previous.quat @ measured.quat) >= math.cos(slack[1] / 2):
+        if abs(previous.quat @ measured.quat) >= math.cos(0.5 * slack_rot):
             quat, follows = previous.quat, True
-    pos = np.minimum(np.maximum(pos + delta[:3], workspace[0::2]), workspace[1::2])
+    pos = np.minimum(np.maximum(pos + delta[:3], lo), hi)
     return Pose(pos, rotate_quat(quat, delta[3:6])), follows
 
 
@@ -270,6 +283,7 @@ class EEDeltaController:
     def __init__(self, ik: DiffIK, workspace: np.ndarray = WORKSPACE) -> None:
         self.ik = ik
         self.workspace = np.asarray(workspace, float)
+        self._lo, self._hi = self.workspace[0::2].copy(), self.workspace[1::2].copy()
         self.target: Pose | None = None
 
     def reset(self) -> None:
@@ -289,7 +303,9 @@ class EEDeltaController:
         """
         if measured is None:
             measured = self.ik.pose(qpos_full)
-        self.target, follows = integrate_target(self.target, measured, delta, self.workspace)
+        self.target, follows = _integrate(
+            self.target, measured, delta, self._lo, self._hi, *TARGET_SLACK
+        )
         seed = qpos_full
         if follows and warm is not None:
             seed = np.array(qpos_full, dtype=float)

@@ -68,7 +68,7 @@ class EEDeltaSpace(ActionSpace):
         d = tw.data
         quat = np.empty(4)
         mujoco.mju_mat2Quat(quat, d.site_xmat[tw.ee_site])
-        measured = Pose(d.site_xpos[tw.ee_site].copy(), quat)
+        measured = Pose(d.site_xpos[tw.ee_site], quat)  # read before the step moves it
         # The joints of the last target (ctrl) warm-start the IK while the target continues.
         res = tw.ee.joint_target(d.qpos, action[:6], warm=d.ctrl[:7], measured=measured)
         ctrl = np.empty(tw.model.nu)
