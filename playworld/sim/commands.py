@@ -64,7 +64,7 @@ def twin_serve(
     server = TwinServer(profile=profile, host=host, port=port, twin=twin, seed=seed).start()
     p = server.profile
     typer.echo(
-        f"serving the twin at ws://{host}:{server.port} (joint states on {p['joint_state_topic']}, "
+        f"serving the twin at ws://{host}:{server.port} at {server.robot.fps:g} Hz (joint states on {p['joint_state_topic']}, "
         f"commands on {p['command_topic']} [{server.command_type}]); Ctrl-C to stop",
     )
     server.serve_forever()

@@ -9,7 +9,7 @@ It serves what a rosbridge robot profile (`configs/robots/rosbridge_panda.yaml`)
     services    <reset_service>          std_srvs/Trigger             home the arm, new objects
                 <estop_service>          std_srvs/SetBool             true latches, false releases
 
-The twin steps in real time at its control rate; like a position-controlled arm it keeps going
+The twin steps in real time at the profile's `fps` (its control rate); like a position-controlled arm it keeps going
 to the last commanded target, through its own `SafetyGuard` (the profile's limits). Commands that
 are malformed get a rosbridge status error; commands stamped older than `stale_after` seconds
 are refused.
@@ -63,6 +63,7 @@ class TwinServer:
                 SimRobotConfig,
                 {
                     "name": "twin",
+                    "fps": p.get("fps", 10.0),  # the profile's rate: the twin steps at it
                     "guard": p["guard"],
                     "joints": p["joints"],
                     "cameras": cameras,
@@ -152,8 +153,11 @@ class TwinServer:
         self._gripper = float(value)
 
     def _reset(self, args: dict[str, Any]) -> dict[str, Any]:
-        self._target, self._gripper = None, None
-        self.robot.reset()
+        with (
+            self.robot._lock
+        ):  # not between the simulation thread's read of the target and its step
+            self._target, self._gripper = None, None
+            self.robot.reset()
         return {"success": True, "message": "twin reset"}
 
     def _estop(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -181,10 +185,11 @@ class TwinServer:
         tick, next_t = 0, time.monotonic()
         try:
             while not self._stop.is_set():
-                q, gripper = robot._joints()
-                target = self._target if self._target is not None else q
-                grip = self._gripper if self._gripper is not None else gripper
-                robot.send_action(np.concatenate([target, [grip]]))
+                with robot._lock:
+                    q, gripper = robot._joints()
+                    target = self._target if self._target is not None else q
+                    grip = self._gripper if self._gripper is not None else gripper
+                    robot.send_action(np.concatenate([target, [grip]]))
                 self._publish_state()
                 for name, cam in robot.cameras.items():
                     if tick % frame_every[name] == 0:
