@@ -229,9 +229,16 @@ class SimRobot(Robot):
         self.guard.observe(q, self.clock(), gripper)
 
     def _fk(self, q: np.ndarray) -> np.ndarray:
-        full = self.twin.data.qpos.copy()
-        full[self.twin.arm_qadr] = q
-        return self.twin.ik.forward(full)[0]
+        """End-effector position (3,) m at arm joints `q` (the guard's workspace check, every
+        step): kinematics on the IK's scratch data, without the Jacobian `ik.forward` builds."""
+        import mujoco
+
+        tw = self.twin
+        scratch = tw.ik.scratch
+        scratch.qpos[:] = tw.data.qpos
+        scratch.qpos[tw.arm_qadr] = q
+        mujoco.mj_kinematics(tw.model, scratch)
+        return scratch.site_xpos[tw.ee_site].copy()
 
     def _to_joint_target(self, action: np.ndarray) -> np.ndarray:
         if self.config.action_space == "joint_pos":
