@@ -98,7 +98,10 @@ class Robot(abc.ABC):
     name: str = "robot"
     config: RobotConfig
 
-    def __init__(self, guard: SafetyGuard, watchdog_period: float = 0.02) -> None:
+    def __init__(self, guard: SafetyGuard, watchdog_period: float | None = 0.02) -> None:
+        """`watchdog_period`: s between watchdog checks; None for a robot whose guard clock only
+        advances when it is commanded (a simulation stepped by `send_action`), where no stale
+        state or action can ever be seen between commands."""
         self.guard = guard
         self.kinematics: Any = None  # ArmKinematics, built on connect from the profile
         self.ee: Any = None  # its EEDeltaController
@@ -154,6 +157,8 @@ class Robot(abc.ABC):
             self.guard.fk = self.kinematics.fk_pos
         self._connect()
         self._connected = True
+        if self._watchdog_period is None:
+            return
         self._stop_watchdog.clear()
         self._watchdog = threading.Thread(
             target=self._watchdog_loop, name=f"{self.name}-watchdog", daemon=True
@@ -227,6 +232,12 @@ class Robot(abc.ABC):
         pose = self.kinematics.fk(q)
         return {"ee_pos": pose.pos.astype(np.float32), "ee_quat": pose.quat.astype(np.float32)}
 
+    #: The pose an ee-delta target is checked against for lag (`TARGET_SLACK`): "command" (the
+    #: last guarded command: a robot behind a link, whose joint states arrive late) or
+    #: "measured" (the measured joints: a robot without latency, such as the twin, where the
+    #: target must restart when contact holds the arm back, as the scripted experts expect).
+    ee_reference = "command"
+
     def _to_joint_target(self, action: np.ndarray) -> np.ndarray:
         """Map an action to (n + 1,) joint targets + gripper; identity for joint actions.
 
@@ -252,7 +263,11 @@ class Robot(abc.ABC):
             return np.full(n + 1, np.nan)  # refused by the guard (hold, or stop with no state)
         a = np.minimum(np.maximum(a, EE_DELTA_LOW), EE_DELTA_HIGH)
         self._step_action = a.astype(np.float32)
-        q = self.ee.joint_target(self.kinematics.full(ref), a[:6], warm=ref).qpos
+        measured, qpos = None, self.kinematics.full(ref)
+        meas_q = self.guard.measured
+        if self.ee_reference == "measured" and meas_q is not None:
+            measured, qpos = self.kinematics.fk(meas_q), self.kinematics.full(meas_q)
+        q = self.ee.joint_target(qpos, a[:6], warm=ref, measured=measured).qpos
         return np.concatenate([q, a[6:]])
 
     def _from_command(self, command: Command, action: Any) -> np.ndarray:

@@ -13,16 +13,13 @@ import numpy as np
 
 from playworld.errors import ConfigError
 from playworld.features import Feature
-from playworld.hardware.teleop import ACTION_NAMES
+from playworld.hardware.ee import EE_ACTION_NAMES, MAX_POS_STEP, MAX_ROT_STEP
 from playworld.policies.base import POLICIES, Observation, Policy, PolicyConfig
-
-#: Largest end-effector step of the twin's action space (m, rad per control step).
-MAX_POS_STEP, MAX_ROT_STEP = 0.05, 0.3
 
 
 def ee_delta_feature() -> Feature:
     """The `action` feature of end-effector delta actions (7,)."""
-    return Feature((7,), "float32", kind="action", units="m, rad, 0..1", names=ACTION_NAMES)
+    return Feature((7,), "float32", kind="action", units="m, rad, 0..1", names=EE_ACTION_NAMES)
 
 
 @dataclass(frozen=True)

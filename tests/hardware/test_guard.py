@@ -138,7 +138,9 @@ def test_the_property_stream_exercises_moves():
 
     count()
     print(f"moves over the 50 streams: {sum(total)}")
-    assert sum(total) > 100
+    # Hypothesis mixes constants found in the modules already imported into its draws, so the
+    # count depends on which tests ran before (measured 100-233); a vacuous strategy gives ~0.
+    assert sum(total) > 50
 
 
 @settings(max_examples=100, deadline=None)
