@@ -6,6 +6,8 @@
     playworld store repair PATH
     playworld store merge A B -o OUT
     playworld store drop PATH --episode N [-o OUT]
+    playworld store export --format lerobot PATH OUT
+    playworld store import --format lerobot|diffusion-policy|robomimic SRC OUT
 
 A package adds its commands as a typer sub-app: define ``app = typer.Typer(...)`` next to the
 code it drives and add one line to `SUBAPPS` below. User errors (`PlayworldError`, and OS errors
@@ -130,6 +132,46 @@ def store_drop(
     typer.echo(
         f"dropped episode {episode}: {out or path} has {len(result)} episodes, {result.num_steps} steps"
     )
+
+
+@store_app.command("export")
+def store_export(
+    path: Path_,
+    out: Annotated[str, typer.Argument(help="The dataset to write.", show_default=False)],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="Output format (datasets.interop.EXPORTERS).")
+    ] = "lerobot",
+) -> None:
+    """Write the committed episodes of a store in another format (lerobot: LeRobot v3.0)."""
+    from playworld.datasets import interop
+
+    interop.export_store(fmt, path, out)
+    typer.echo(f"wrote {out} ({fmt})")
+
+
+@store_app.command("import")
+def store_import(
+    src: Annotated[str, typer.Argument(help="The dataset to read.", show_default=False)],
+    out: Path_,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", "-f", help="lerobot, diffusion-policy or robomimic (datasets.interop.IMPORTERS)."
+        ),
+    ] = "lerobot",
+    image_codec: Annotated[
+        str, typer.Option("--image-codec", help="Codec of the cameras: zstd, h264 (lossy)...")
+    ] = "zstd",
+    fps: Annotated[
+        float | None, typer.Option("--fps", help="Control rate, for formats that record none.")
+    ] = None,
+) -> None:
+    """Write a new play store from a LeRobot v3.0 dataset, a diffusion_policy zarr or a robomimic hdf5."""
+    from playworld.datasets import interop
+
+    options = interop.ImportOptions(image_codec=image_codec, fps=fps)
+    store = interop.import_store(fmt, src, out, options)
+    typer.echo(f"wrote {out}: {len(store)} episodes, {store.num_steps} steps from {fmt} {src}")
 
 
 def _print_info(d: dict[str, Any]) -> None:
