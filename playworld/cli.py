@@ -156,7 +156,9 @@ def store_import(
     fmt: Annotated[
         str,
         typer.Option(
-            "--format", "-f", help="lerobot, diffusion-policy or robomimic (datasets.interop.IMPORTERS)."
+            "--format",
+            "-f",
+            help="lerobot, diffusion-policy or robomimic (datasets.interop.IMPORTERS).",
         ),
     ] = "lerobot",
     image_codec: Annotated[

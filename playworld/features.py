@@ -71,12 +71,16 @@ class Feature:
                 raise FeatureError(
                     f"image features are uint8 (H, W, 3) or (H, W, 1); got {self.dtype} {self.shape}"
                 )
-            if self.codec == "h264" and (self.shape[2] != 3 or self.shape[0] % 2 or self.shape[1] % 2):
+            if self.codec == "h264" and (
+                self.shape[2] != 3 or self.shape[0] % 2 or self.shape[1] % 2
+            ):
                 raise FeatureError(
                     f"the h264 codec needs RGB frames with even height and width; got {self.shape}"
                 )
         elif self.codec in IMAGE_CODECS:
-            raise FeatureError(f"the {self.codec} codec is for image features only; use zstd or lz4")
+            raise FeatureError(
+                f"the {self.codec} codec is for image features only; use zstd or lz4"
+            )
         if self.names is not None and (
             not self.shape or len(self.names) not in (self.shape[0], self.shape[-1])
         ):

@@ -82,7 +82,8 @@ class EpisodeBuffer:
         # rewritten from their first row with the raw frames buffered here (no re-encoding of
         # decoded frames, see video_codec.py).
         self._group = {
-            k: (int(a.chunks[0]) if self.features[k].is_image else 1) for k, a in self.arrays.items()
+            k: (int(a.chunks[0]) if self.features[k].is_image else 1)
+            for k, a in self.arrays.items()
         }
         self._pools = {
             k: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"playstore-{k}")
@@ -201,7 +202,9 @@ class EpisodeBuffer:
         rows = buf.rows[start - buf.start : buf.n]
         buf.flushed = buf.end
         recycled = buf.rows if recycle else None
-        pending.append(self._pools[key].submit(self._write, key, start, rows, recycled, new - start))
+        pending.append(
+            self._pools[key].submit(self._write, key, start, rows, recycled, new - start)
+        )
 
     def _write(
         self,

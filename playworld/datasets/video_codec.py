@@ -60,9 +60,7 @@ def _av() -> Any:
     try:
         import av
     except ImportError as e:  # pragma: no cover - depends on the extra
-        raise ConfigError(
-            "the h264 codec needs PyAV: pip install 'playworld[interop]'"
-        ) from e
+        raise ConfigError("the h264 codec needs PyAV: pip install 'playworld[interop]'") from e
     return av
 
 
@@ -89,7 +87,9 @@ class H264(Codec):
         if frames.ndim == 3:
             frames = frames[None]
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-            raise ValueError(f"h264 encodes uint8 (T, H, W, 3) frames, got {frames.dtype} {frames.shape}")
+            raise ValueError(
+                f"h264 encodes uint8 (T, H, W, 3) frames, got {frames.dtype} {frames.shape}"
+            )
         t, h, w, _ = frames.shape
         if h % 2 or w % 2:
             raise ValueError(f"h264 (yuv420p) needs even frame sizes, got {h}x{w}")

@@ -31,7 +31,9 @@ class ImportOptions:
 
     def __post_init__(self) -> None:
         if self.image_codec not in CODECS:
-            raise ConfigError(f"image codec {self.image_codec!r} is unknown; valid: {', '.join(CODECS)}")
+            raise ConfigError(
+                f"image codec {self.image_codec!r} is unknown; valid: {', '.join(CODECS)}"
+            )
         if self.fps is not None and not self.fps > 0:
             raise ConfigError(f"fps must be positive, got {self.fps}")
 

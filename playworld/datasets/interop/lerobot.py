@@ -116,8 +116,12 @@ def export_lerobot(store_path: str | os.PathLike[str], out: str | os.PathLike[st
             "dtype": f.dtype,
             "shape": [size],
             "names": names,
-            "playworld": {"kind": f.kind, "units": f.units, "privileged": f.privileged,
-                          "shape": list(f.shape)},
+            "playworld": {
+                "kind": f.kind,
+                "units": f.units,
+                "privileged": f.privileged,
+                "shape": list(f.shape),
+            },
         }
     features.update(DEFAULT_FEATURES)
 
@@ -226,19 +230,37 @@ def _write_parquet(path: Path, table: pa.Table) -> None:
 def _write_tasks(path: Path, tasks: list[str]) -> None:
     """tasks.parquet as pandas writes it (``task`` is the index: lerobot looks tasks up by it)."""
     table = pa.table(
-        {"task_index": pa.array(range(len(tasks)), pa.int64()), "task": pa.array(tasks, pa.string())}
+        {
+            "task_index": pa.array(range(len(tasks)), pa.int64()),
+            "task": pa.array(tasks, pa.string()),
+        }
     )
     pandas_meta = {
         "index_columns": ["task"],
         "column_indexes": [
-            {"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "object",
-             "metadata": {"encoding": "UTF-8"}}
+            {
+                "name": None,
+                "field_name": None,
+                "pandas_type": "unicode",
+                "numpy_type": "object",
+                "metadata": {"encoding": "UTF-8"},
+            }
         ],
         "columns": [
-            {"name": "task_index", "field_name": "task_index", "pandas_type": "int64",
-             "numpy_type": "int64", "metadata": None},
-            {"name": "task", "field_name": "task", "pandas_type": "unicode",
-             "numpy_type": "object", "metadata": None},
+            {
+                "name": "task_index",
+                "field_name": "task_index",
+                "pandas_type": "int64",
+                "numpy_type": "int64",
+                "metadata": None,
+            },
+            {
+                "name": "task",
+                "field_name": "task",
+                "pandas_type": "unicode",
+                "numpy_type": "object",
+                "metadata": None,
+            },
         ],
         "creator": {"library": "pyarrow", "version": pa.__version__},
         "pandas_version": "2.2.3",
@@ -285,9 +307,13 @@ def import_lerobot(
         extra = dict(ft.get("playworld") or {})
         shape = tuple(extra.pop("shape", None) or ft["shape"])
         names = ft.get("names")
-        if isinstance(names, list) and all(isinstance(x, str) for x in names):
-            if ft["dtype"] not in ("video", "image") and len(names) in (shape[0], shape[-1]):
-                extra["names"] = names
+        if (
+            isinstance(names, list)
+            and all(isinstance(x, str) for x in names)
+            and ft["dtype"] not in ("video", "image")
+            and len(names) in (shape[0], shape[-1])
+        ):
+            extra["names"] = names
         if ft["dtype"] in ("video", "image"):
             extra["kind"] = "image"
             h, w, c = ft["shape"]
@@ -319,7 +345,10 @@ def import_lerobot(
             yield out_data, meta
 
     return write_store(
-        out_path, features, float(fps), episodes_iter(),
+        out_path,
+        features,
+        float(fps),
+        episodes_iter(),
         {"imported_from": "lerobot", "source": str(src), "robot_type": info.get("robot_type")},
         options.overwrite,
     )
@@ -374,4 +403,3 @@ def _decode_images(cells: list[Any]) -> np.ndarray:
         img = imagecodecs.imread(cell["bytes"]) if isinstance(cell, dict) else np.asarray(cell)
         out.append(img[..., :3] if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2))
     return np.stack(out).astype(np.uint8)
-

@@ -64,7 +64,11 @@ def import_robomimic(
         paths = {"action": "actions"}
         for key in sorted(first.get("obs", {}).keys()):
             paths[f"observation.{store_key(key)}"] = f"obs/{key}"
-        for name, key in (("observation.sim_state", "states"), ("reward", "rewards"), ("done", "dones")):
+        for name, key in (
+            ("observation.sim_state", "states"),
+            ("reward", "rewards"),
+            ("done", "dones"),
+        ):
             if key in first:
                 paths[name] = key
         features = {}
@@ -75,7 +79,7 @@ def import_robomimic(
             features[name] = feature_for(name, tuple(ds.shape[1:]), dtype, options, **extra)
         masks = {
             str(k): {v.decode() if isinstance(v, bytes) else str(v) for v in f["mask"][k][:]}
-            for k in f.get("mask", {}).keys()
+            for k in f.get("mask", {})
         }
         env_args = f["data"].attrs.get("env_args")
 
