@@ -337,7 +337,7 @@ def import_lerobot(
                     out_data[key] = _decode_images(data.column(name).take(rows).to_pylist())
                 else:
                     col = data.column(name).take(rows)
-                    out_data[key] = np.asarray(col.to_pylist(), dtype=ft["dtype"])
+                    out_data[key] = _column_numpy(col, ft["dtype"])
             meta = {"source": "lerobot", "tasks": list(ep.get("tasks") or [])}
             if ep.get(META_COLUMN):
                 meta = json.loads(ep[META_COLUMN])
@@ -352,6 +352,15 @@ def import_lerobot(
         {"imported_from": "lerobot", "source": str(src), "robot_type": info.get("robot_type")},
         options.overwrite,
     )
+
+
+def _column_numpy(col: pa.ChunkedArray, dtype: str) -> np.ndarray:
+    """(T, n) or (T,) values of a scalar or (fixed-size) list column, without Python lists."""
+    arr = col.combine_chunks()
+    if pa.types.is_list(arr.type) or pa.types.is_fixed_size_list(arr.type):
+        values = arr.flatten().to_numpy(zero_copy_only=False)
+        return values.reshape(len(arr), -1).astype(dtype, copy=False)
+    return arr.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
 
 
 def _read_parquet_dir(folder: Path, what: str) -> pa.Table:
