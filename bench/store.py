@@ -22,7 +22,8 @@ same run, so it holds on any machine; run it on an otherwise idle one. Prints `n
                         frames read back vs the originals), lossy_append_realtime, and
                         lossy_windows_vs_lossless (random 16-step windows of both cameras read
                         per second, lossy store / lossless store, same run),
-                        lossy_append_cpu_ms_per_step (CPU of every thread, per step recorded)
+                        lossy_append_cpu_ms_per_step (CPU of every thread, per step recorded),
+                        lossy_append_vs_lossless (append rates, same run)
 
     python bench/store.py --lossy [--quick]     only the lossy figures
 """
@@ -230,11 +231,13 @@ def bench_lossy(
     episode_len: int,
     n_windows: int,
     lossless: Path | None = None,
+    lossless_sps: float | None = None,
 ) -> dict[str, float]:
     """The lossy camera codec (``h264``) against the lossless default, in the same run.
 
     ``lossless``: a store written by `bench_append` with the default codec (written here when
-    ``None``). Returns the ``lossy_*`` figures (see the module docstring)."""
+    ``None``, with its append rate ``lossless_sps``). Returns the ``lossy_*`` figures (see the
+    module docstring)."""
     lossy_features = {
         k: (dataclasses.replace(f, codec="h264") if f.is_image else f) for k, f in FEATURES.items()
     }
@@ -244,7 +247,7 @@ def bench_lossy(
     cpu_ms = (time.process_time() - cpu0) / (n_steps + episode_len) * 1e3
     if lossless is None:
         lossless = root / "lossless.zarr"
-        bench_append(lossless, steps, n_steps, episode_len)
+        lossless_sps = bench_append(lossless, steps, n_steps, episode_len)
     size, _ = disk_bytes(path)
     minutes = (n_steps + episode_len) / FPS / 60
     lossy_wps, lossless_wps = 0.0, 0.0
@@ -259,6 +262,8 @@ def bench_lossy(
         # CPU time of all threads per step: what the rate would be on idle cores, when the
         # machine is shared (realtime = cores * 1000 / (cpu_ms * 30) at best).
         "lossy_append_cpu_ms_per_step": cpu_ms,
+        # the same streaming append with the lossless default codec, same run
+        "lossy_append_vs_lossless": sps / lossless_sps if lossless_sps else float("nan"),
         "lossy_windows_per_s": lossy_wps,
         "lossless_windows_per_s": lossless_wps,
         "lossy_windows_vs_lossless": lossy_wps / lossless_wps,
@@ -314,7 +319,7 @@ def main() -> None:
         fast, naive = bench_windows(path, n_windows, history=2)
         print(f"train_windows_per_s: {fast:.1f}")
         print(f"train_windows_vs_naive: {fast / naive:.2f}")
-        print_figures(bench_lossy(root, steps, n_steps, episode_len, n_windows, lossless=path))
+        print_figures(bench_lossy(root, steps, n_steps, episode_len, n_windows, path, append_sps))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
