@@ -154,15 +154,13 @@ def test_feature_rules() -> None:
         Feature((3,), codec="h264")
 
 
-def test_store_info_shows_the_codec(tmp_path: Path) -> None:
+def test_store_info_shows_the_codec(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from playworld.cli import main
+
     write(tmp_path / "s", [20])
-    r = subprocess.run(
-        [sys.executable, "-m", "playworld", "store", "info", str(tmp_path / "s"), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r.returncode == 0, r.stderr
-    info = json.loads(r.stdout)
+    with pytest.raises(SystemExit) as e:
+        main(["store", "info", str(tmp_path / "s"), "--json"])
+    assert e.value.code in (0, None)
+    info = json.loads(capsys.readouterr().out)
     assert info["features"]["cam"]["codec"] == "h264" and "h264" in info["codecs"]
     assert info["features"]["cam"]["compression_ratio"] > 20
