@@ -32,7 +32,7 @@ class Feature:
         kind: one of ``state``, ``action``, ``image``, ``time``.
         units: free text, e.g. ``"rad"``, ``"m"``, ``"s"``.
         codec: ``zstd`` (lossless, default), ``lz4`` (lossless, faster), ``jpeg`` (lossy, images
-            only, needs the ``jpeg`` extra), ``h264`` (lossy video chunks of 16 frames, ~30x
+            only, needs the ``jpeg`` extra), ``h264`` (lossy video chunks of 16 frames, ~20x
             smaller than zstd, RGB images with even sizes, needs the ``interop`` extra) or ``none``.
         level: codec level (zstd level, JPEG quality or H.264 crf); ``None`` picks the codec's
             default.

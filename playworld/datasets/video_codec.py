@@ -2,7 +2,7 @@
 
 One zarr chunk holds ``CHUNK_FRAMES`` (16) consecutive frames of one camera, encoded as one
 self-contained H.264 stream (libx264 through PyAV, raw Annex B bytes, yuv420p, ``crf`` = the
-feature's ``level``, default 20, preset ``veryfast``): the first frame is an IDR frame, so any
+feature's ``level``, default 23, preset ``ultrafast``): the first frame is an IDR frame, so any
 chunk decodes on its own, with any H.264 decoder (ffmpeg, browsers, hardware), no container.
 Chunks sit in the store's usual shards (256 frames, 16 chunks a shard), so an hour is still
 ~870 files, and zarr reads a window with one read of the shard index and one of the chunks.
@@ -11,8 +11,10 @@ Chosen by measurement (bench/store.py's MuJoCo tabletop, two 480x640 cameras, fa
 a full cycle in 2 s; 2 contended cores, 2026-12-02), per frame:
 
     codec                               MB/min (2 cams, 30 Hz)  PSNR dB  encode CPU  decode
-    H.264 crf 20 veryfast, 16-frame GOP   ~10                   41.8     ~8 ms       ~2 ms
-    H.264 crf 18 superfast, 16-frame GOP  ~24                   42.7     ~6 ms       ~4 ms
+    H.264 crf 23 ultrafast, 16-frame GOP  ~16                   41.8     ~3.4 ms     ~2 ms
+    H.264 crf 20 ultrafast, 16-frame GOP  ~21                   42.3     ~3.2 ms     ~2 ms
+    H.264 crf 20 superfast, 16-frame GOP  ~19                   42.5     ~5 ms       ~3 ms
+    H.264 crf 20 veryfast, 16-frame GOP   ~10                   41.8     ~8.6 ms     ~2 ms
     AV1 (SVT) crf 32 preset 12, 16 GOP    ~4.4                  40.0     ~12 ms      ~1.5 ms
     AVIF q80 speed 8, per frame           ~34                   46.8     ~27 ms      ~3 ms
     JPEG XL distance 1 effort 1           ~47                   47.1     ~9 ms       ~7 ms
@@ -20,13 +22,17 @@ a full cycle in 2 s; 2 contended cores, 2026-12-02), per frame:
 
 Per-frame codecs (AVIF, JPEG XL, JPEG) keep one frame per chunk but cannot reach the size target
 (<= 32 MB/min at >= 38 dB) at a real-time encode cost; AV1 is smallest but costs more CPU per
-frame (and its encoder logs to stderr), and fewer decoders read it. H.264 is 30x smaller than
-lossless zstd at ~42 dB and is decoded everywhere.
+frame (and its encoder logs to stderr), and fewer decoders read it. H.264 is 20x smaller than
+lossless zstd at ~42 dB and is decoded everywhere. ``ultrafast`` at crf 23 rather than
+``veryfast`` at crf 20: the same PSNR at 1.6x the size (half the 32 MB/min budget) for 2.5x less
+encode CPU, which is what a recording at 30 Hz next to a control loop is short of (two cameras
+cost ~7 ms of CPU a step instead of ~17).
 
 Random access: reading rows ``[a, b)`` decodes every chunk they touch, so a 16-step window costs
 ~31 decoded frames on average instead of 16 (H.264 decodes at ~2 ms a frame, lossless zstd costs
 ~3 ms a frame to read, so windows stay about as fast: bench/store.py `lossy_windows_vs_lossless`).
-Smaller groups cost size, larger ones decode time (same frames, crf 20; CPU per decoded frame):
+Smaller groups cost size, larger ones decode time (same frames, veryfast crf 20; CPU per decoded
+frame):
 
     frames per chunk   MB/min   PSNR dB   decode     frames decoded per random 16-step window
     8                  10.4     41.8      1.8 ms     ~23
@@ -60,8 +66,8 @@ from playworld.errors import ConfigError
 
 CODEC_ID = "playworld_h264"
 CHUNK_FRAMES = 16
-DEFAULT_CRF = 20
-DEFAULT_PRESET = "veryfast"
+DEFAULT_CRF = 23
+DEFAULT_PRESET = "ultrafast"
 
 
 def _av() -> Any:
@@ -75,8 +81,8 @@ def _av() -> Any:
 class H264(Codec):
     """numcodecs codec: ``(T, H, W, 3)`` uint8 frames <-> one H.264 stream (Annex B bytes).
 
-    ``crf``: x264's constant rate factor (0-51, lower is better; 20 is ~42 dB on rendered
-    scenes). ``preset``: x264's speed preset. H and W must be even (yuv420p).
+    ``crf``: x264's constant rate factor (0-51, lower is better; 23 with ``ultrafast`` is ~42 dB
+    on rendered scenes). ``preset``: x264's speed preset. H and W must be even (yuv420p).
     """
 
     codec_id = CODEC_ID
@@ -159,5 +165,5 @@ except ImportError:  # pragma: no cover - zarr 2 readers use the numcodecs codec
 
 
 def zarr_codec(crf: int | None = None) -> Any:
-    """The zarr v3 serializer for an ``h264`` feature (``crf=None``: the default, 20)."""
+    """The zarr v3 serializer for an ``h264`` feature (``crf=None``: the default, 23)."""
     return ZarrH264(crf=DEFAULT_CRF if crf is None else int(crf), preset=DEFAULT_PRESET)
