@@ -26,6 +26,7 @@ from __future__ import annotations
 import fractions
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +62,28 @@ META_COLUMN = "playworld/metadata"
 
 # -- export ------------------------------------------------------------------------------------
 def export_lerobot(store_path: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
-    """Write the committed episodes of a play store as a LeRobot v3.0 dataset at ``out``."""
+    """Write the committed episodes of a play store as a LeRobot v3.0 dataset at ``out``.
+
+    Written into ``<out>.partial`` and renamed when complete: a failed export leaves no
+    half-written dataset at ``out``."""
     from playworld.datasets.store import PlayStore
 
     store = PlayStore.open(store_path)
-    root = fresh_output(out)
+    final = fresh_output(out)
+    root = final.with_name(final.name + ".partial")
+    shutil.rmtree(root, ignore_errors=True)
+    try:
+        _export(store, store_path, root)
+        if final.exists():
+            final.rmdir()  # empty (fresh_output checked)
+        os.replace(root, final)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    return final
+
+
+def _export(store: Any, store_path: str | os.PathLike[str], root: Path) -> None:
     fps = int(round(store.fps))
     if abs(fps - store.fps) > 1e-6:
         raise StoreFormatError(f"LeRobot needs an integer fps; {store_path} has {store.fps:g} Hz")
@@ -165,7 +183,6 @@ def export_lerobot(store_path: str | os.PathLike[str], out: str | os.PathLike[st
     if not isinstance(info["robot_type"], str):
         info["robot_type"] = None
     _write_json(root / "meta/info.json", info)
-    return root
 
 
 def _encode_video(store: Any, key: str, path: Path, fps: int) -> dict[str, Any]:
