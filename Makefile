@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.playworld-setup
-EXTRAS := train,jpeg,sim,dev,ros,hardware,view
+EXTRAS := train,jpeg,sim,dev,ros,hardware,view,interop
 # Rendering libraries for headless MuJoCo (EGL and OSMesa, both on Mesa llvmpipe).
 DEB_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglx-mesa0 libosmesa6
 # ROS 1's generated message classes: the reference for the bridge's message definitions.

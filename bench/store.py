@@ -20,11 +20,21 @@ same run, so it holds on any machine; run it on an otherwise idle one. Prints `n
     commit_ms_growth    median commit time of a small episode into a store holding 1000 small
                         episodes / into one holding 10 (commits to both interleaved): statistics
                         and quantile sketches are merged per episode, so this stays near 1
+    lossy_*             the same cameras with the lossy ``h264`` codec (datasets/video_codec.py):
+                        lossy_mb_per_min (store size per recorded minute), lossy_psnr_db (all
+                        frames read back vs the originals), lossy_append_realtime, and
+                        lossy_windows_vs_lossless (random 16-step windows of both cameras read
+                        per second, lossy store / lossless store, same run),
+                        lossy_append_cpu_ms_per_step (CPU of every thread, per step recorded),
+                        lossy_append_vs_lossless (append rates, same run)
+
+    python bench/store.py --lossy [--quick]     only the lossy figures
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
@@ -67,13 +77,16 @@ def make_steps(frames: dict[str, np.ndarray], n: int) -> list[dict[str, np.ndarr
     ]
 
 
-def bench_append(path: Path, steps: list[dict], n_steps: int, episode_len: int) -> float:
+def bench_append(
+    path: Path, steps: list[dict], n_steps: int, episode_len: int, features: dict | None = None
+) -> float:
     """Stream ``n_steps`` steps into a new store, committing every ``episode_len``; steps/s.
 
     One episode is recorded first, untimed (buffers allocated, zarr's threads started): the
     figure is the sustained rate of a recording in progress."""
-    store = PlayStore.create(path, FEATURES, fps=FPS)
-    store.add_episode({k: np.stack([s[k] for s in steps[:episode_len]]) for k in FEATURES})
+    features = features or FEATURES
+    store = PlayStore.create(path, features, fps=FPS)
+    store.add_episode({k: np.stack([s[k] for s in steps[:episode_len]]) for k in features})
     t0 = time.perf_counter()
     for t in range(n_steps):
         if t % episode_len == 0:
@@ -237,11 +250,93 @@ def print_commit_growth(root: Path, quick: bool) -> None:
     print(f"commit_ms_growth: {g['growth']:.2f}")
 
 
+def camera_windows_per_s(path: Path, n_windows: int, window: int = 16, seed: int = 0) -> float:
+    """Random ``window``-step windows of both cameras read per second with `PlayStore.read`
+    (one process; zarr and the shard reader decode in their own thread pools)."""
+    store = PlayStore.open(path)
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, store.num_steps - window, size=n_windows)
+    store.read(CAMERAS[0], 0, window)  # thread pools started, codecs registered: not timed
+    t0 = time.perf_counter()
+    for a in starts:
+        for cam in CAMERAS:
+            store.read(cam, int(a), int(a) + window)
+    return n_windows / (time.perf_counter() - t0)
+
+
+def psnr_db(store_path: Path, steps: list[dict], episode_len: int, n_steps: int) -> float:
+    """PSNR of every camera frame of a store against the frames appended (the untimed first
+    episode, then the streamed steps), from the mean squared error over all of them."""
+    store = PlayStore.open(store_path)
+    sq, count = 0.0, 0
+    for cam in CAMERAS:
+        originals = [s[cam] for s in steps[:episode_len]]
+        originals += [steps[t % len(steps)][cam] for t in range(n_steps)]
+        for lo in range(0, store.num_steps, 256):
+            got = store.read(cam, lo, min(lo + 256, store.num_steps)).astype(np.float32)
+            want = np.stack(originals[lo : lo + len(got)]).astype(np.float32)
+            sq += float(((got - want) ** 2).sum())
+            count += got.size
+    return 10 * np.log10(255.0**2 / (sq / count))
+
+
+def bench_lossy(
+    root: Path,
+    steps: list[dict],
+    n_steps: int,
+    episode_len: int,
+    n_windows: int,
+    lossless: Path | None = None,
+    lossless_sps: float | None = None,
+) -> dict[str, float]:
+    """The lossy camera codec (``h264``) against the lossless default, in the same run.
+
+    ``lossless``: a store written by `bench_append` with the default codec (written here when
+    ``None``, with its append rate ``lossless_sps``). Returns the ``lossy_*`` figures (see the
+    module docstring)."""
+    lossy_features = {
+        k: (dataclasses.replace(f, codec="h264") if f.is_image else f) for k, f in FEATURES.items()
+    }
+    path = root / "lossy.zarr"
+    cpu0 = time.process_time()
+    sps = bench_append(path, steps, n_steps, episode_len, lossy_features)
+    cpu_ms = (time.process_time() - cpu0) / (n_steps + episode_len) * 1e3
+    if lossless is None:
+        lossless = root / "lossless.zarr"
+        lossless_sps = bench_append(lossless, steps, n_steps, episode_len)
+    size, _ = disk_bytes(path)
+    minutes = (n_steps + episode_len) / FPS / 60
+    lossy_wps, lossless_wps = 0.0, 0.0
+    for seed in range(2):  # interleaved, best of two: both see the same machine
+        lossy_wps = max(lossy_wps, camera_windows_per_s(path, n_windows, seed=seed))
+        lossless_wps = max(lossless_wps, camera_windows_per_s(lossless, n_windows, seed=seed))
+    return {
+        "lossy_mb_per_min": size / 1e6 / minutes,
+        "lossy_psnr_db": psnr_db(path, steps, episode_len, n_steps),
+        "lossy_append_steps_per_s": sps,
+        "lossy_append_realtime": sps / FPS,
+        # CPU time of all threads per step: what the rate would be on idle cores, when the
+        # machine is shared (realtime = cores * 1000 / (cpu_ms * 30) at best).
+        "lossy_append_cpu_ms_per_step": cpu_ms,
+        # the same streaming append with the lossless default codec, same run
+        "lossy_append_vs_lossless": sps / lossless_sps if lossless_sps else float("nan"),
+        "lossy_windows_per_s": lossy_wps,
+        "lossless_windows_per_s": lossless_wps,
+        "lossy_windows_vs_lossless": lossy_wps / lossless_wps,
+    }
+
+
+def print_figures(figures: dict[str, float]) -> None:
+    for k, v in figures.items():
+        print(f"{k}: {v:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="a smaller run, under a minute")
     ap.add_argument("--dir", default=None, help="where to write the stores (default: a temp dir)")
     ap.add_argument("--only-commits", action="store_true", help="only commit_ms_growth")
+    ap.add_argument("--lossy", action="store_true", help="only the lossy codec's figures")
     args = ap.parse_args()
     n_steps = 900 if args.quick else 6000
     episode_len = 300
@@ -258,6 +353,12 @@ def main() -> None:
     frames = render_frames()
     steps = make_steps(frames, n_steps)
     root = Path(tempfile.mkdtemp(prefix="pw-bench-", dir=args.dir))
+    if args.lossy:
+        try:
+            print_figures(bench_lossy(root, steps, n_steps, episode_len, n_windows))
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return
     try:
         append_sps, codec_sps = 0.0, 0.0
         for r in range(reps):  # interleaved, so both see the same machine
@@ -283,6 +384,7 @@ def main() -> None:
         print(f"train_windows_per_s: {fast:.1f}")
         print(f"train_windows_vs_naive: {fast / naive:.2f}")
         print_commit_growth(root, args.quick)
+        print_figures(bench_lossy(root, steps, n_steps, episode_len, n_windows, path, append_sps))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -7,8 +7,9 @@
     playworld store salvage SRC -o DST           exit 0 all kept, 1 damaged episodes dropped
     playworld store merge A B -o OUT
     playworld store drop PATH --episode N [-o OUT]
-    playworld store export --format mcap PATH OUT.mcap [--episode N]
+    playworld store export --format mcap|lerobot PATH OUT [--episode N]
     playworld view PATH [--episode N | --episodes A:B] [--web] [--save FILE.rrd]
+    playworld store import --format lerobot|diffusion-policy|robomimic SRC OUT
 
 A package adds its commands as a typer sub-app: define ``app = typer.Typer(...)`` next to the
 code it drives and add one line to `SUBAPPS` below. User errors (`PlayworldError`, and OS errors
@@ -161,17 +162,47 @@ def store_export(
     path: Path_,
     out: Annotated[str, typer.Argument(help="The file to write.", show_default=False)],
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="Export format: see `EXPORTERS` (mcap).")
+        str,
+        typer.Option(
+            "--format", "-f", help="Export format: mcap, lerobot (datasets.export.EXPORTERS)."
+        ),
     ] = "mcap",
     episode: Annotated[
         int | None, typer.Option("--episode", "-e", help="One episode (default: all).")
     ] = None,
 ) -> None:
-    """Write the store (or one episode) in another format (mcap: Foxglove, ROS 2 tooling)."""
+    """Write the store (or one episode) in another format (mcap: Foxglove; lerobot: LeRobot v3.0)."""
     from playworld.datasets.export import export
 
     s = export(path, out, fmt, episode=episode)
     typer.echo(f"wrote {out}: {s['episodes']} episodes, {s['rows']} steps ({fmt})")
+
+
+@store_app.command("import")
+def store_import(
+    src: Annotated[str, typer.Argument(help="The dataset to read.", show_default=False)],
+    out: Path_,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="lerobot, diffusion-policy or robomimic (datasets.interop.IMPORTERS).",
+        ),
+    ] = "lerobot",
+    image_codec: Annotated[
+        str, typer.Option("--image-codec", help="Codec of the cameras: zstd, h264 (lossy)...")
+    ] = "zstd",
+    fps: Annotated[
+        float | None, typer.Option("--fps", help="Control rate, for formats that record none.")
+    ] = None,
+) -> None:
+    """Write a new play store from a LeRobot v3.0 dataset, a diffusion_policy zarr or a robomimic hdf5."""
+    from playworld.datasets import interop
+
+    options = interop.ImportOptions(image_codec=image_codec, fps=fps)
+    store = interop.import_store(fmt, src, out, options)
+    typer.echo(f"wrote {out}: {len(store)} episodes, {store.num_steps} steps from {fmt} {src}")
 
 
 for _name, _sub in SUBAPPS.items():

@@ -17,7 +17,9 @@ import numpy as np
 from playworld.errors import FeatureError, did_you_mean
 
 KINDS = ("state", "action", "image", "time")
-CODECS = ("zstd", "lz4", "jpeg", "none")
+CODECS = ("zstd", "lz4", "jpeg", "h264", "none")
+# Lossy codecs of images only; h264 codes groups of frames (see datasets/video_codec.py).
+IMAGE_CODECS = ("jpeg", "h264")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,8 +32,10 @@ class Feature:
         kind: one of ``state``, ``action``, ``image``, ``time``.
         units: free text, e.g. ``"rad"``, ``"m"``, ``"s"``.
         codec: ``zstd`` (lossless, default), ``lz4`` (lossless, faster), ``jpeg`` (lossy, images
-            only, needs the ``jpeg`` extra) or ``none``.
-        level: codec level (zstd level or JPEG quality); ``None`` picks the codec's default.
+            only, needs the ``jpeg`` extra), ``h264`` (lossy video chunks of 16 frames, ~20x
+            smaller than zstd, RGB images with even sizes, needs the ``interop`` extra) or ``none``.
+        level: codec level (zstd level, JPEG quality or H.264 crf); ``None`` picks the codec's
+            default.
         names: optional names of the entries along the last axis (``["x", "y", "z"]``), or along
             the first for a set of points (``keypoints`` (K, 3): K site names).
         privileged: True for what only the twin knows (its full state vector, keypoint sites):
@@ -67,8 +71,16 @@ class Feature:
                 raise FeatureError(
                     f"image features are uint8 (H, W, 3) or (H, W, 1); got {self.dtype} {self.shape}"
                 )
-        elif self.codec == "jpeg":
-            raise FeatureError("the jpeg codec is for image features only; use zstd or lz4")
+            if self.codec == "h264" and (
+                self.shape[2] != 3 or self.shape[0] % 2 or self.shape[1] % 2
+            ):
+                raise FeatureError(
+                    f"the h264 codec needs RGB frames with even height and width; got {self.shape}"
+                )
+        elif self.codec in IMAGE_CODECS:
+            raise FeatureError(
+                f"the {self.codec} codec is for image features only; use zstd or lz4"
+            )
         if self.names is not None and (
             not self.shape or len(self.names) not in (self.shape[0], self.shape[-1])
         ):

@@ -190,6 +190,10 @@ def array_codecs(feature: Feature) -> dict[str, Any]:
             "serializer": jpeg_codec(95 if feature.level is None else feature.level),
             "compressors": None,
         }
+    if feature.codec == "h264":
+        from playworld.datasets import video_codec
+
+        return {"serializer": video_codec.zarr_codec(feature.level), "compressors": None}
     raise ConfigError(f"no codec {feature.codec!r}")  # Feature already validated the name
 
 
@@ -229,3 +233,5 @@ def register_optional_codecs() -> None:
     """Make stores written with optional codecs readable (called before opening a store)."""
     with contextlib.suppress(ConfigError):
         _jpeg_codec_class()
+    with contextlib.suppress(ImportError):
+        import playworld.datasets.video_codec  # noqa: F401  (registers numcodecs.playworld_h264)

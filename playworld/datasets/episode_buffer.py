@@ -78,6 +78,13 @@ class EpisodeBuffer:
         self._shard_writers = {k: ShardEncoder.for_array(a) for k, a in self.arrays.items()}
         # Or by a child process (real-time recording): see frame_compressor.py.
         self.frame_compressor = frame_compressor
+        # Rows per chunk: > 1 for codecs of groups of frames (h264), whose chunks are always
+        # rewritten from their first row with the raw frames buffered here (no re-encoding of
+        # decoded frames, see video_codec.py).
+        self._group = {
+            k: (int(a.chunks[0]) if self.features[k].is_image else 1)
+            for k, a in self.arrays.items()
+        }
         self._pools = {
             k: ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"playstore-{k}")
             for k in arrays
@@ -107,9 +114,16 @@ class EpisodeBuffer:
         for key, arr in self.arrays.items():
             start = committed - committed % self.blocks[key]
             buf = self.buffers.get(key)
-            if buf is None or buf.start != start:
+            fresh = buf is None or buf.start != start
+            if fresh:
                 buf = self._new_buffer(key, start)
             buf.n = committed - start
+            group = self._group[key]
+            if fresh and committed % group and arr.shape[0] >= committed:
+                # A store reopened mid-chunk: the committed rows of that chunk, decoded, so that
+                # the chunk can be rewritten whole (the one place a frame is encoded twice).
+                lo = committed - committed % group
+                buf.rows[lo - start : committed - start] = arr[lo:committed]
             buf.flushed = committed
             self.buffers[key] = buf
             if arr.shape[0] > committed:
@@ -191,13 +205,27 @@ class EpisodeBuffer:
         while len(pending) >= self.max_pending:
             pending[0].exception()  # waits; errors surface through self._error
             pending.popleft()
-        start = buf.flushed
+        new = buf.flushed
+        # From the first row of the chunk holding ``new``: buf.start is a block (shard)
+        # boundary, a multiple of the chunk rows.
+        start = new - (new - buf.start) % self._group[key]
         rows = buf.rows[start - buf.start : buf.n]
         buf.flushed = buf.end
         recycled = buf.rows if recycle else None
-        pending.append(self._pools[key].submit(self._write, key, start, rows, recycled))
+        pending.append(
+            self._pools[key].submit(self._write, key, start, rows, recycled, new - start)
+        )
 
-    def _write(self, key: str, start: int, rows: np.ndarray, recycled: np.ndarray | None) -> None:
+    def _write(
+        self,
+        key: str,
+        start: int,
+        rows: np.ndarray,
+        recycled: np.ndarray | None,
+        rewritten: int = 0,
+    ) -> None:
+        """Write ``rows`` at ``start``; the first ``rewritten`` of them are already in the
+        store (the head of a chunk of several frames, rewritten whole)."""
         try:
             if self._error is not None:
                 return
@@ -214,9 +242,10 @@ class EpisodeBuffer:
             else:
                 arr[start:stop] = rows
             if key in self.image_sums:  # per-channel pixel statistics, off the caller's thread
-                self.image_sums[key] += pixel_sums(rows)
+                self.image_sums[key] += pixel_sums(rows[rewritten:])
             if key in self.moments:
-                flat = rows.reshape(len(rows), -1)
+                new_rows = rows[rewritten:]
+                flat = new_rows.reshape(len(new_rows), -1)
                 self.moments[key] = merge(self.moments[key], moments(flat))
                 if key in self.sketches:
                     self.sketches[key].update(flat)

@@ -38,7 +38,22 @@ EXPORTERS: dict[str, Exporter] = {
         ".mcap",
         "MCAP with Foxglove schemas (JSON): cameras as JPEG CompressedImage, features as JSON",
     ),
+    "lerobot": Exporter(
+        "playworld.datasets.export:export_lerobot_folder",
+        "",
+        "a LeRobot dataset v3.0 folder (parquet data, H.264 mp4 videos, meta/)",
+    ),
 }
+
+
+def export_lerobot_folder(store: Any, out: Any, episodes: list[int] | None) -> dict[str, Any]:
+    """`datasets.interop.lerobot.export_lerobot` as an exporter (every committed episode)."""
+    from playworld.datasets.interop.lerobot import export_lerobot
+
+    if episodes is not None:
+        raise ConfigError("--format lerobot exports every committed episode: drop --episode")
+    export_lerobot(store.url, out)
+    return {"episodes": len(store), "rows": store.num_steps}
 
 
 def register(name: str, exporter: Exporter) -> None:

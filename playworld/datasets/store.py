@@ -14,8 +14,8 @@ The commit record is one JSON document written in one atomic write (a rename on 
 single PUT on object stores): committing an episode is that write and nothing else, so a crash at
 any moment leaves either the old record or the new one. Rows past the last episode end are
 uncommitted: readers never look at them and `repair` trims them. Image rows are grouped into
-shards of ``blocks[key]`` frames, one frame per chunk, so an hour at 30 Hz with two cameras makes
-well under a thousand files.
+shards of ``blocks[key]`` frames, one frame per chunk (16 for the lossy ``h264`` codec, see
+video_codec.py), so an hour at 30 Hz with two cameras makes well under a thousand files.
 
 Why the record is not an array ``meta/episode_ends`` as in diffusion_policy: an array's shape and
 its values live in two files, and no order of two writes makes the commit atomic.
@@ -64,6 +64,7 @@ FORMAT_NAME = "playworld.store"
 FORMAT_VERSION = 1
 IMAGE_SHARD_FRAMES = 256
 VECTOR_CHUNK_ROWS = 16384
+VIDEO_CHUNK_FRAMES = 16  # frames per chunk of an h264 camera (video_codec.CHUNK_FRAMES)
 # Every chunk is written, even one equal to the fill value: a missing file then always means a
 # lost file (validate can say so), and zarr's emptiness test costs more CPU than compressing.
 ARRAY_CONFIG = {"write_empty_chunks": True}
@@ -192,7 +193,14 @@ class PlayStore:
             for key, f in feats.items():
                 if f.is_image:
                     block = image_shard_frames
-                    layout = {"chunks": (1, *f.shape), "shards": (block, *f.shape)}
+                    # h264 codes a group of frames per chunk (datasets/video_codec.py)
+                    frames = VIDEO_CHUNK_FRAMES if f.codec == "h264" else 1
+                    if block % frames:
+                        raise FeatureError(
+                            f"image_shard_frames must be a multiple of {frames} for the "
+                            f"{f.codec} codec of {key!r}; got {block}"
+                        )
+                    layout = {"chunks": (frames, *f.shape), "shards": (block, *f.shape)}
                 else:
                     block = vector_chunk_rows
                     layout = {"chunks": (block, *f.shape)}

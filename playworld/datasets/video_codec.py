@@ -1,0 +1,169 @@
+"""``h264``: a compact lossy camera codec with random access, as a numcodecs + zarr v3 codec.
+
+One zarr chunk holds ``CHUNK_FRAMES`` (16) consecutive frames of one camera, encoded as one
+self-contained H.264 stream (libx264 through PyAV, raw Annex B bytes, yuv420p, ``crf`` = the
+feature's ``level``, default 23, preset ``ultrafast``): the first frame is an IDR frame, so any
+chunk decodes on its own, with any H.264 decoder (ffmpeg, browsers, hardware), no container.
+Chunks sit in the store's usual shards (256 frames, 16 chunks a shard), so an hour is still
+~870 files, and zarr reads a window with one read of the shard index and one of the chunks.
+
+Chosen by measurement (bench/store.py's MuJoCo tabletop, two 480x640 cameras, fast arm motion:
+a full cycle in 2 s; 2 contended cores, 2026-12-02), per frame:
+
+    codec                               MB/min (2 cams, 30 Hz)  PSNR dB  encode CPU  decode
+    H.264 crf 23 ultrafast, 16-frame GOP  ~16                   41.8     ~3.4 ms     ~2 ms
+    H.264 crf 20 ultrafast, 16-frame GOP  ~21                   42.3     ~3.2 ms     ~2 ms
+    H.264 crf 20 superfast, 16-frame GOP  ~19                   42.5     ~5 ms       ~3 ms
+    H.264 crf 20 veryfast, 16-frame GOP   ~10                   41.8     ~8.6 ms     ~2 ms
+    AV1 (SVT) crf 32 preset 12, 16 GOP    ~4.4                  40.0     ~12 ms      ~1.5 ms
+    AVIF q80 speed 8, per frame           ~34                   46.8     ~27 ms      ~3 ms
+    JPEG XL distance 1 effort 1           ~47                   47.1     ~9 ms       ~7 ms
+    JPEG q90 (the ``jpeg`` codec)         ~74                   46.3     ~1 ms       ~1 ms
+
+Per-frame codecs (AVIF, JPEG XL, JPEG) keep one frame per chunk but cannot reach the size target
+(<= 32 MB/min at >= 38 dB) at a real-time encode cost; AV1 is smallest but costs more CPU per
+frame (and its encoder logs to stderr), and fewer decoders read it. H.264 is 20x smaller than
+lossless zstd at ~42 dB and is decoded everywhere. ``ultrafast`` at crf 23 rather than
+``veryfast`` at crf 20: the same PSNR at 1.6x the size (half the 32 MB/min budget) for 2.5x less
+encode CPU, which is what a recording at 30 Hz next to a control loop is short of (two cameras
+cost ~7 ms of CPU a step instead of ~17).
+
+Random access: reading rows ``[a, b)`` decodes every chunk they touch, so a 16-step window costs
+~31 decoded frames on average instead of 16 (H.264 decodes at ~2 ms a frame, lossless zstd costs
+~3 ms a frame to read, so windows stay about as fast: bench/store.py `lossy_windows_vs_lossless`).
+Smaller groups cost size, larger ones decode time (same frames, veryfast crf 20; CPU per decoded
+frame):
+
+    frames per chunk   MB/min   PSNR dB   decode     frames decoded per random 16-step window
+    8                  10.4     41.8      1.8 ms     ~23
+    16                  9.3     41.9      1.5 ms     ~31
+    32                  8.6     41.9      2.2 ms     ~47
+
+16 keeps windows within ~2x of the frames asked for at ~10% more size than 32; the bench's
+arm moves fast (a full cycle in 2 s), slower play makes P frames, and so longer groups, cheaper.
+
+Writes: a chunk is encoded whole, from the original frames. The store's writer (see
+episode_buffer.py) always rewrites a chunk from its first row, with the raw frames it still
+buffers, so an episode that ends mid-chunk is not decoded and re-encoded (generation loss) when
+the next episode fills the chunk; only after a store is reopened for appending are the committed
+frames of that one chunk read back decoded.
+
+Other zarr readers: the array's metadata names the codec ``numcodecs.playworld_h264``; installing
+playworld registers it through the ``numcodecs.codecs`` and ``zarr.codecs`` entry points (or
+``import playworld.datasets.video_codec``), and PyAV decodes.
+"""
+
+from __future__ import annotations
+
+import fractions
+from typing import Any
+
+import numcodecs
+import numpy as np
+from numcodecs.abc import Codec
+
+from playworld.errors import ConfigError
+
+CODEC_ID = "playworld_h264"
+CHUNK_FRAMES = 16
+DEFAULT_CRF = 23
+DEFAULT_PRESET = "ultrafast"
+
+
+def _av() -> Any:
+    try:
+        import av
+    except ImportError as e:  # pragma: no cover - depends on the extra
+        raise ConfigError("the h264 codec needs PyAV: pip install 'playworld[interop]'") from e
+    return av
+
+
+class H264(Codec):
+    """numcodecs codec: ``(T, H, W, 3)`` uint8 frames <-> one H.264 stream (Annex B bytes).
+
+    ``crf``: x264's constant rate factor (0-51, lower is better; 23 with ``ultrafast`` is ~42 dB
+    on rendered scenes). ``preset``: x264's speed preset. H and W must be even (yuv420p).
+    """
+
+    codec_id = CODEC_ID
+
+    def __init__(self, crf: int = DEFAULT_CRF, preset: str = DEFAULT_PRESET) -> None:
+        if not 0 <= int(crf) <= 51:
+            raise ConfigError(f"h264 crf must be in 0..51, got {crf}")
+        self.crf = int(crf)
+        self.preset = str(preset)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"id": self.codec_id, "crf": self.crf, "preset": self.preset}
+
+    def encode(self, buf: Any) -> bytes:
+        frames = np.asarray(buf)
+        if frames.ndim == 3:
+            frames = frames[None]
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(
+                f"h264 encodes uint8 (T, H, W, 3) frames, got {frames.dtype} {frames.shape}"
+            )
+        t, h, w, _ = frames.shape
+        if h % 2 or w % 2:
+            raise ValueError(f"h264 (yuv420p) needs even frame sizes, got {h}x{w}")
+        av = _av()
+        cc = av.CodecContext.create("libx264", "w")
+        cc.width, cc.height, cc.pix_fmt = w, h, "yuv420p"
+        cc.time_base = fractions.Fraction(1, 30)
+        cc.framerate = fractions.Fraction(30, 1)
+        # One thread per encoder: zarr encodes several chunks at once, one per worker thread.
+        cc.thread_count = 1
+        # No extra IDR frames inside a chunk: the chunk's first frame is the only one needed.
+        cc.options = {
+            "crf": str(self.crf),
+            "preset": self.preset,
+            "x264-params": f"keyint={max(t, 1)}:min-keyint={max(t, 1)}:scenecut=0",
+        }
+        packets: list[bytes] = []
+        for i in range(t):
+            vf = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
+            vf.pts = i
+            packets += [bytes(p) for p in cc.encode(vf)]
+        packets += [bytes(p) for p in cc.encode(None)]
+        return b"".join(packets)
+
+    def decode(self, buf: Any, out: Any = None) -> np.ndarray:
+        data = bytes(buf) if not isinstance(buf, bytes) else buf
+        av = _av()
+        cc = av.CodecContext.create("h264", "r")
+        cc.thread_count = 1
+        frames = []
+        try:
+            for packet in [*cc.parse(data), *cc.parse(None)]:
+                frames += [f.to_ndarray(format="rgb24") for f in cc.decode(packet)]
+            frames += [f.to_ndarray(format="rgb24") for f in cc.decode(None)]
+        except av.error.FFmpegError as e:
+            raise ValueError(f"corrupt h264 chunk: {e}") from None
+        if not frames:
+            raise ValueError(f"h264 chunk of {len(data)} bytes decodes to no frame")
+        result = np.stack(frames)
+        if out is not None:
+            out = np.asarray(out)
+            out.reshape(-1)[:] = result.reshape(-1)  # raises if the sizes differ
+            return out
+        return result
+
+
+numcodecs.register_codec(H264)
+
+try:  # zarr v3: the numcodecs codec as an array-to-bytes codec (as zarr wraps its own)
+    from zarr.codecs.numcodecs._codecs import _NumcodecsArrayBytesCodec
+    from zarr.registry import register_codec as _register_zarr_codec
+
+    class ZarrH264(_NumcodecsArrayBytesCodec, codec_name=CODEC_ID):
+        """zarr v3 codec ``numcodecs.playworld_h264``: a chunk of frames as one H.264 stream."""
+
+    _register_zarr_codec(f"numcodecs.{CODEC_ID}", ZarrH264)
+except ImportError:  # pragma: no cover - zarr 2 readers use the numcodecs codec directly
+    ZarrH264 = None  # type: ignore[assignment,misc]
+
+
+def zarr_codec(crf: int | None = None) -> Any:
+    """The zarr v3 serializer for an ``h264`` feature (``crf=None``: the default, 23)."""
+    return ZarrH264(crf=DEFAULT_CRF if crf is None else int(crf), preset=DEFAULT_PRESET)
