@@ -57,6 +57,11 @@ class RosBridgeRobotConfig(RobotConfig):
     connect_timeout: float = 5.0  # s, for the websocket and the first joint state
     reconnect_attempts: int = 5
     reconnect_delay: float = 0.5  # s before the first retry, doubled each time
+    #: Object poses from a tracker: {topic: geometry_msgs/PoseArray, objects: [names]} -> the
+    #: observation `object_poses` (K, 7) (x y z qw qx qy qz; the last detection of each object).
+    perception: dict[str, Any] | None = None
+    task_success_service: str | None = None  # std_srvs/Trigger: the far side judges a task
+    divergence_threshold: float = 0.1  # rad: twin-follow deployments hold beyond this
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -66,6 +71,21 @@ class RosBridgeRobotConfig(RobotConfig):
             )
         if not (0 < self.port < 65536):
             raise ConfigError(f"expected a TCP port 1..65535, found {self.port}")
+        p = self.perception
+        if p is not None and (
+            not isinstance(p, dict)
+            or not isinstance(p.get("topic"), str)
+            or not isinstance(p.get("objects"), list | tuple)
+            or not p["objects"]
+        ):
+            raise ConfigError(
+                f"expected perception as {{topic: /name, objects: [names]}} in the profile of "
+                f"{self.name!r}, found {p!r}"
+            )
+        if not self.divergence_threshold > 0:
+            raise ConfigError(
+                f"expected divergence_threshold > 0 rad, found {self.divergence_threshold}"
+            )
 
 
 class RosBridgeCamera(Camera):
@@ -121,6 +141,10 @@ class RosBridgeRobot(Robot):
         self._latest: tuple[np.ndarray, float, float] | None = None  # q, gripper, receive time
         self._state_event = threading.Event()
         self._link_down_reported = False
+        self._poses: np.ndarray | None = None  # (K, 7), NaN until an object is first seen
+        self._poses_t = 0.0
+        self._pose_event = threading.Event()
+        self._pose_topic = None
         cams = {n: CAMERAS.config_from_dict(c) for n, c in config.cameras.items()}
         for n, c in cams.items():
             if not isinstance(c, RosBridgeCameraConfig):
@@ -136,6 +160,11 @@ class RosBridgeRobot(Robot):
             "gripper": Feature((1,), "float32", units="0..1 open"),
             "t": Feature((1,), "float64", kind="time", units="s"),
         }
+        if self.config.perception is not None:
+            names = tuple(self.config.perception["objects"])
+            out["object_poses"] = Feature(
+                (len(names), 7), "float32", units="m, wxyz (world)", names=names
+            )
         for name, cam in self.cameras.items():
             out[name] = cam.feature
         return out
@@ -184,6 +213,18 @@ class RosBridgeRobot(Robot):
                 f"expected sensor_msgs/JointState on {c.joint_state_topic} from {self.url} with "
                 f"joints {list(c.joints)}, found none within {c.connect_timeout:g} s"
             )
+        if c.perception is not None:
+            topic = c.perception["topic"]
+            self._poses = np.full((len(c.perception["objects"]), 7), np.nan)
+            self._pose_topic = roslibpy.Topic(ros, topic, "geometry_msgs/PoseArray")
+            self._pose_topic.subscribe(self._on_poses)
+            if not self._pose_event.wait(c.connect_timeout):
+                self._disconnect()
+                raise RobotConnectionError(
+                    f"expected geometry_msgs/PoseArray object poses on {topic} from {self.url} "
+                    f"(perception.topic of the profile), found none within "
+                    f"{c.connect_timeout:g} s; check the topic name"
+                )
         for cam in self.cameras.values():
             cam.ros = ros
             cam.connect()
@@ -195,7 +236,9 @@ class RosBridgeRobot(Robot):
             self._close_ros(self.ros)
         self.ros = None
         self._state_event.clear()
+        self._pose_event.clear()
         self._latest = None
+        self._pose_topic = None
 
     @staticmethod
     def _close_ros(ros: Any) -> None:
@@ -228,6 +271,18 @@ class RosBridgeRobot(Robot):
                 self._link_down_reported = False
         self._state_event.set()
 
+    def _on_poses(self, msg: dict[str, Any]) -> None:
+        try:
+            poses, _ = messages.parse_pose_array(msg, len(self._poses))
+        except (ValueError, TypeError, AttributeError) as exc:
+            log.warning("ignoring object poses from %s: %s", self.url, exc)
+            return
+        seen = np.all(np.isfinite(poses), axis=1)
+        with self._lock:
+            self._poses[seen] = poses[seen]  # an undetected object keeps its last pose
+            self._poses_t = self.clock()
+        self._pose_event.set()
+
     # -- use --------------------------------------------------------------------------------
     def get_observation(self) -> dict[str, np.ndarray]:
         self._require_connected()
@@ -238,6 +293,9 @@ class RosBridgeRobot(Robot):
             "gripper": np.array([gripper], np.float32),
             "t": np.array([t]),
         }
+        if self._poses is not None:
+            with self._lock:
+                obs["object_poses"] = self._poses.astype(np.float32)
         for name, cam in self.cameras.items():
             frame = cam.read_latest()
             obs[name] = frame.image if frame is not None else np.zeros(cam.feature.shape, np.uint8)
@@ -294,8 +352,15 @@ class RosBridgeRobot(Robot):
             raise RobotConnectionError(f"service {service} at {self.url} failed: {exc}") from None
 
     def reset(self) -> dict[str, Any]:
-        """Call the profile's reset service (std_srvs/Trigger)."""
-        return self._call(self.config.reset_service, "std_srvs/Trigger", {})
+        """Call the profile's reset service (std_srvs/Trigger); returns after a joint state
+        from after the reset arrived. The guard forgets the previous command meanwhile, so
+        that no watchdog hold drives the arm back to where it was before the reset."""
+        with self._lock:
+            self.guard.forget_command()
+            values = self._call(self.config.reset_service, "std_srvs/Trigger", {})
+            self._state_event.clear()
+        self._state_event.wait(self.config.connect_timeout)
+        return values
 
     def estop(self, reason: str = "e-stop pressed") -> None:
         """Latch our guard and, if the profile names one, the robot's e-stop service."""
@@ -307,6 +372,20 @@ class RosBridgeRobot(Robot):
         if self.config.estop_service and self.link_up:
             self._call(self.config.estop_service, "std_srvs/SetBool", {"data": False})
         super().release_estop()
+
+    def task_success(self) -> bool:
+        """Ask the far side's referee (the profile's `task_success_service`) whether the task
+        prepared at the last reset is done."""
+        values = self._call(self.config.task_success_service, "std_srvs/Trigger", {})
+        return bool(values.get("success"))
+
+    def set_param(self, name: str, value: Any) -> None:
+        """Set a parameter through rosapi (e.g. /playworld/task before a reset)."""
+        import json
+
+        self._call(
+            "/rosapi/set_param", "rosapi/SetParam", {"name": name, "value": json.dumps(value)}
+        )
 
     def probe(self, n: int = 10) -> dict[str, float]:
         """Latency of the link: median round trip (s) and the robot clock's offset (s).
