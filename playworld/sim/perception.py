@@ -117,3 +117,24 @@ class PoseNoise:
         if self.dropout > 0:
             out[rng.random(k) < self.dropout] = np.nan
         return out
+
+
+def sync_twin(
+    twin,
+    q: np.ndarray,
+    gripper: float,
+    poses: np.ndarray | None = None,
+    names: Sequence[str] = OBJECTS,
+) -> None:
+    """Real-is-Sim sync: the measured arm joints (7,) rad, gripper opening 0..1 and object
+    poses (K, 7) overwrite the twin's positions; its velocities and the light stay its own (the
+    twin keeps its dynamics between measurements)."""
+    d = twin.data
+    d.qpos[twin.arm_qadr] = np.asarray(q, float)
+    d.qpos[twin.finger_qadr] = float(np.clip(gripper, 0.0, 1.0)) * FINGER_OPENING / 2
+    if poses is not None:
+        apply_object_poses(twin, names, poses)
+    mujoco.mj_kinematics(twin.model, d)
+
+
+FINGER_OPENING = 0.08  # m between the fingers at opening 1.0 (as `SimRobot` reports it)

@@ -62,6 +62,7 @@ class RosBridgeRobotConfig(RobotConfig):
     perception: dict[str, Any] | None = None
     task_success_service: str | None = None  # std_srvs/Trigger: the far side judges a task
     divergence_threshold: float = 0.1  # rad: twin-follow deployments hold beyond this
+    twin_profile: str = "sim_panda"  # the sim profile of this arm's twin (twin-follow mode)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -355,11 +356,15 @@ class RosBridgeRobot(Robot):
         """Call the profile's reset service (std_srvs/Trigger); returns after a joint state
         from after the reset arrived. The guard forgets the previous command meanwhile, so
         that no watchdog hold drives the arm back to where it was before the reset."""
+        # Not under the lock: roslibpy's reactor thread takes it for every joint state, and it
+        # has to be free to deliver the service response.
         with self._lock:
             self.guard.forget_command()
-            values = self._call(self.config.reset_service, "std_srvs/Trigger", {})
-            self._state_event.clear()
+        values = self._call(self.config.reset_service, "std_srvs/Trigger", {})
+        self._state_event.clear()
         self._state_event.wait(self.config.connect_timeout)
+        with self._lock:
+            self.guard.forget_command()
         return values
 
     def estop(self, reason: str = "e-stop pressed") -> None:
