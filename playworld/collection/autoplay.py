@@ -161,7 +161,7 @@ class Player:
             self.expert.reset(self._segment.task)
         action = self.expert.act({"state": state, "keypoints": self.twin.keypoints()})
         if self.config.noise > 0:
-            from playworld.sim.controllers import MAX_POS_STEP, MAX_ROT_STEP
+            from playworld.hardware.ee import MAX_POS_STEP, MAX_ROT_STEP
 
             scale = np.array([MAX_POS_STEP] * 3 + [MAX_ROT_STEP] * 3) * self.config.noise
             action[:6] += self.rng.normal(0.0, 1.0, 6) * scale
@@ -221,7 +221,7 @@ def autoplay(
     robot = robot_from_profile(config.profile, cameras={}, action_space="ee_delta", seed=seed)
     robot.connect()
     twin = robot.twin
-    fps = float(twin.config.control_hz)
+    fps = robot.fps  # the profile's rate (the twin's control_hz was built from it)
     cams = twin_cameras(twin, config)
     player = Player(twin, config, np.random.default_rng(seed))
     loop = ControlLoop(robot, player, fps, cameras=cams, realtime=config.realtime, view=view)

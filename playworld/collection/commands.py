@@ -1,7 +1,8 @@
 """CLI of the collection package: `playworld record` and `playworld autoplay`.
 
-    playworld record --robot sim --teleop keyboard --store play.zarr --fps 10 [--episode-s 30
+    playworld record --robot sim --teleop keyboard --store play.zarr [--episode-s 30
         [--reset-s 5]] [--resume] [--task "open the drawer"] [--view] [--view-save run.rrd]
+    playworld record --robot rosbridge_panda --teleop replay:src.zarr[:0] --episodes 2 --store out.zarr
     playworld autoplay --store play.zarr --minutes 10 [--tasks all|a,b|a:2,b:1] [--seed 0]
         [--noise 0.1] [--cameras front,wrist|none] [--workers 2] [--realtime] [--view]
 
@@ -37,9 +38,21 @@ def record_command(
         str, typer.Option(help="Robot: sim, rosbridge, a profile name or a YAML path.")
     ] = "sim",
     teleop: Annotated[
-        str, typer.Option(help="Teleop: keyboard, spacemouse, gamepad, or a YAML path.")
+        str,
+        typer.Option(
+            help="Teleop: keyboard, spacemouse, gamepad, a YAML path, or replay:STORE[:EPISODE]."
+        ),
     ] = "keyboard",
-    fps: Annotated[float, typer.Option(help="Control and recording rate, Hz.")] = 10.0,
+    fps: Annotated[
+        float | None,
+        typer.Option(
+            help="Control and recording rate, Hz: the robot profile's (checked if given)."
+        ),
+    ] = None,
+    episodes: Annotated[
+        int | None,
+        typer.Option(help="Record this many episodes, each starting by itself, then exit."),
+    ] = None,
     episode_s: Annotated[
         float | None, typer.Option(help="Save each episode when it reaches this length, s.")
     ] = None,
@@ -62,6 +75,7 @@ def record_command(
         teleop=teleop,
         fps=fps,
         episode_s=episode_s,
+        episodes=episodes,
         reset_s=reset_s,
         resume=resume,
         task=task,
@@ -128,9 +142,9 @@ def autoplay_command(
         episode_steps=episode_steps,
         realtime=realtime,
     )
-    from playworld.sim import TwinConfig
+    from playworld.hardware.profiles import load_profile
 
-    hz = TwinConfig().control_hz
+    hz = load_profile(config.profile).fps  # the profile owns the rate
     steps = int(round(minutes * 60 * hz))
     live = _live_view(view, view_save)
     try:

@@ -98,7 +98,9 @@ def run(out: Path, minutes: float, workers: int, fast: bool, seed: int) -> dict[
     config = AutoplayConfig(
         seed=seed, cameras=("front", "wrist"), height=120, width=160, realtime=not fast
     )
-    steps = int(minutes * 60 * playworld.sim.TwinConfig().control_hz)
+    from playworld.hardware.profiles import load_profile
+
+    steps = int(minutes * 60 * load_profile(config.profile).fps)  # the profile owns the rate
     pace = "as fast as possible" if fast else "in real time"
     print(f"[1/4] autonomous play: {minutes:g} min of twin time, {workers} worker(s), {pace}")
     t0 = time.perf_counter()

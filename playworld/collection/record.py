@@ -1,6 +1,7 @@
 """Recording sessions: a person teleoperates, the control loop records episodes into a store.
 
-    playworld record --robot sim --teleop keyboard --store play.zarr --fps 10
+    playworld record --robot sim --teleop keyboard --store play.zarr
+    playworld record --robot rosbridge_panda --teleop replay:src.zarr:0 --episodes 2 --store out.zarr
 
 Keys (keyboard teleop; other devices map their buttons to the same events):
 
@@ -8,6 +9,11 @@ Keys (keyboard teleop; other devices map their buttons to the same events):
     v       save the episode (it is committed: durable and visible)
     x       discard the episode and record it again at once (re-record)
     q / Esc / Ctrl-C in the teleop terminal    quit; an episode in progress is discarded
+
+The rate is the robot profile's `fps`; `--fps`, when given, must agree with it. `--episodes N`
+records N episodes and exits without keys: each starts by itself and ends when the teleop says
+so (a replay runs out of actions) or at `--episode-s`; with `--reset-s` the robot is reset
+between episodes (a replay then starts each one from the robot's reset state).
 
 `--episode-s` saves an episode when it reaches that length (then waits for Enter, or with
 `--reset-s` runs a reset period of that length, resetting the twin, and starts the next episode
@@ -40,27 +46,45 @@ PHASES = ("idle", "recording", "resetting")
 
 @dataclass(frozen=True)
 class RecordConfig:
-    """A recording session: devices by name or file, the store, rate (Hz) and limits (s)."""
+    """A recording session: devices by name or file, the store, rate (Hz) and limits (s).
+
+    `fps` None: the robot profile's rate (a value that disagrees with it is refused).
+    `episodes`: record that many, each started by itself, then exit (None: keys drive).
+    """
 
     store: str
     robot: str = "sim"
     teleop: str = "keyboard"
-    fps: float = 10.0
+    fps: float | None = None
     episode_s: float | None = None
+    episodes: int | None = None
     reset_s: float | None = None
     resume: bool = False
     task: str = ""
     notes: str = ""
 
     def __post_init__(self) -> None:
-        if not self.fps > 0:
+        if self.fps is not None and not self.fps > 0:
             raise ConfigError(f"expected fps > 0 Hz, found {self.fps}")
+        if self.episodes is not None and not self.episodes > 0:
+            raise ConfigError(f"expected --episodes > 0, found {self.episodes}")
+        if (
+            self.episodes is not None
+            and self.episode_s is None
+            and not self.teleop.startswith("replay:")
+        ):
+            raise ConfigError(
+                "expected --episode-s with --episodes and a live teleop device (it never runs "
+                "out of actions), found none"
+            )
         for name in ("episode_s", "reset_s"):
             v = getattr(self, name)
             if v is not None and not v > 0:
                 raise ConfigError(f"expected {name} > 0 s (or unset), found {v}")
-        if self.reset_s is not None and self.episode_s is None:
-            raise ConfigError("expected --episode-s with --reset-s (a reset follows each episode)")
+        if self.reset_s is not None and self.episode_s is None and self.episodes is None:
+            raise ConfigError(
+                "expected --episode-s or --episodes with --reset-s (a reset follows each episode)"
+            )
 
 
 def store_differences(store: Any, features: dict[str, Any], fps: float, robot: str) -> list[str]:
@@ -82,7 +106,19 @@ def store_differences(store: Any, features: dict[str, Any], fps: float, robot: s
     return out
 
 
-def open_store(config: RecordConfig, features: dict[str, Any], info: dict[str, Any]) -> Any:
+def session_fps(requested: float | None, robot: Any) -> float:
+    """The session's rate: the robot profile's fps; a disagreeing `--fps` raises one line."""
+    if requested is not None and abs(requested - robot.fps) > 1e-9:
+        raise ConfigError(
+            f"expected --fps to match robot {robot.name!r}'s rate {robot.fps:g} Hz (the "
+            f"profile's fps), found --fps {requested:g}; drop --fps or change the profile"
+        )
+    return float(robot.fps)
+
+
+def open_store(
+    config: RecordConfig, features: dict[str, Any], info: dict[str, Any], fps: float
+) -> Any:
     """Create the session's store, or open it for appending with `resume` (checked)."""
     from playworld.datasets import PlayStore
     from playworld.datasets.backend import local_path
@@ -95,9 +131,9 @@ def open_store(config: RecordConfig, features: dict[str, Any], info: dict[str, A
             "episodes to it, or pick another path"
         )
     if not exists:
-        return PlayStore.create(config.store, features, fps=config.fps, info=info)
+        return PlayStore.create(config.store, features, fps=fps, info=info)
     store = PlayStore.open(config.store, "a")
-    diff = store_differences(store, features, config.fps, info["robot"])
+    diff = store_differences(store, features, fps, info["robot"])
     if diff:
         store.close()
         raise FeatureError(
@@ -122,7 +158,8 @@ class RecordSession:
         self.teleop: Any = None
         self.phase = "idle"
         self.mark = 0
-        self.max_steps = round(config.episode_s * config.fps) if config.episode_s else 0
+        self.fps = config.fps or 0.0  # the robot's rate, set by run()
+        self.max_steps = 0
         self.reset_until = 0.0
         self.episode_number = 0
         self.saved = self.saved_steps = self.discarded = 0
@@ -134,6 +171,7 @@ class RecordSession:
         self.console.print(text, highlight=False)
 
     def start_episode(self) -> None:
+        self.teleop.on_episode_start()
         self.writer.begin()
         self.loop.recording = True
         self.mark = len(self.loop.metrics)
@@ -150,13 +188,13 @@ class RecordSession:
             "task": self.config.task,
             "notes": self.config.notes,
             "ended_by": ended_by,
-            "duration_s": steps / self.config.fps,
+            "duration_s": steps / self.fps,
             "loop": self.loop.metrics.summary(since=self.mark),
         }
         self.loop.recording = False
         self._pending.append((self.writer.commit(meta), steps))
         self.phase = "idle"
-        if ended_by == "limit" and self.config.reset_s:
+        if self.config.reset_s and (ended_by == "limit" or self.config.episodes):
             self.phase = "resetting"
             self.reset_until = time.monotonic() + self.config.reset_s
             reset = getattr(self.loop.robot, "reset", None)
@@ -177,7 +215,7 @@ class RecordSession:
             index = future.result()  # a store error raises here, ending the session
             self.saved += 1
             self.saved_steps += steps
-            self._say(f"saved episode {index} ({steps} steps, {steps / self.config.fps:.1f} s)")
+            self._say(f"saved episode {index} ({steps} steps, {steps / self.fps:.1f} s)")
 
     def on_tick(self, tick: Any) -> bool:
         from playworld.hardware.teleop import TeleopEvent
@@ -197,7 +235,12 @@ class RecordSession:
         full = self.max_steps and len(self.loop.metrics) - self.mark >= self.max_steps
         if self.phase == "recording" and full:
             self.save("limit")
+        n = self.config.episodes  # no keys: each starts by itself; stop after n
+        if n is not None and self.phase != "recording" and self.saved + len(self._pending) >= n:
+            return False
         if self.phase == "resetting" and time.monotonic() >= self.reset_until:
+            self.start_episode()
+        if n is not None and self.phase == "idle":
             self.start_episode()
         return True
 
@@ -221,6 +264,8 @@ class RecordSession:
         self.teleop = open_teleop(cfg.teleop)
         shape = self.teleop.action_features["action"].shape
         rig = open_rig(cfg.robot, action_space="ee_delta" if shape == (7,) else None)
+        self.fps = session_fps(cfg.fps, rig.robot)
+        self.max_steps = round(cfg.episode_s * self.fps) if cfg.episode_s else 0
         robot_shape = rig.robot.action_features["action"].shape
         if robot_shape != shape:
             raise ConfigError(
@@ -233,10 +278,16 @@ class RecordSession:
             with rig:
                 self.teleop.connect()
                 teleop = self.teleop
+                source_fps = getattr(teleop, "fps", None)  # a replayed store's rate
+                if source_fps is not None and abs(source_fps - self.fps) > 1e-9:
+                    raise ConfigError(
+                        f"expected the replayed store's rate to match robot "
+                        f"{rig.robot.name!r}'s {self.fps:g} Hz, found {source_fps:g} Hz"
+                    )
                 self.loop = ControlLoop(
                     rig.robot,
                     lambda obs: teleop.get_action(),
-                    cfg.fps,
+                    self.fps,
                     cameras=rig.cameras,
                     view=self.view,
                 )
@@ -244,16 +295,21 @@ class RecordSession:
                 twin = getattr(rig.robot, "twin", None)
                 if twin is not None:
                     info["twin"] = twin.config.to_dict()
-                self.store = open_store(cfg, self.loop.features, info)
+                self.store = open_store(cfg, self.loop.features, info, self.fps)
                 self.writer = StepQueue(
-                    self.store, max_queue=max(8, math.ceil(4 * cfg.fps)), frame_compressor=True
+                    self.store, max_queue=max(8, math.ceil(4 * self.fps)), frame_compressor=True
                 )
                 self.loop.writer = self.writer
                 if main_thread:
                     signal.signal(signal.SIGINT, self._on_sigint)
+                keys = (
+                    f"{cfg.episodes} episodes, no keys"
+                    if cfg.episodes
+                    else "Enter starts an episode, v saves, x re-records, q quits"
+                )
                 self._say(
-                    f"recording into {cfg.store} at {cfg.fps:g} Hz ({len(self.store)} episodes "
-                    "there): Enter starts an episode, v saves, x re-records, q quits"
+                    f"recording into {cfg.store} at {self.fps:g} Hz ({len(self.store)} episodes "
+                    f"there): {keys}"
                 )
                 with Live(
                     get_renderable=StatusLine(self),

@@ -68,13 +68,14 @@ def robot_profile(name: str, **overrides: Any) -> dict[str, Any]:
 def open_rig(name: str, action_space: str | None = None, **overrides: Any) -> Rig:
     """A disconnected `Rig` for robot `name` (see the module docstring).
 
-    `action_space` (`ee_delta` / `joint_pos`) is set on robots that have one (the twin).
+    `action_space` (`ee_delta` / `joint_pos`) overrides the profile's (every robot type takes
+    both; ee_delta needs the profile's `kinematics`).
     """
     import playworld.hardware  # noqa: F401  (registers every robot and camera type)
     from playworld.hardware.robot import ROBOTS
 
     data = robot_profile(name, **overrides)
-    if action_space is not None and data.get("type") == "sim":
+    if action_space is not None:
         data["action_space"] = action_space
     cams: dict[str, Any] = {}
     if data.get("type") in LOOP_CAMERA_TYPES:
@@ -84,9 +85,15 @@ def open_rig(name: str, action_space: str | None = None, **overrides: Any) -> Ri
 
 
 def open_teleop(name: str) -> Any:
-    """A disconnected teleop device from a type name (`keyboard`) or a YAML file with `type`."""
+    """A disconnected teleop device from a type name (`keyboard`), a YAML file with `type`, or
+    `replay:STORE[:EPISODE]` (the actions of a stored episode, playworld.collection.replay_teleop).
+    """
     import playworld.hardware  # noqa: F401
+    from playworld.collection.replay_teleop import PREFIX, ReplayTeleop, ReplayTeleopConfig
     from playworld.hardware.teleop import TELEOPS
+
+    if name.startswith(PREFIX):
+        return ReplayTeleop(ReplayTeleopConfig.parse(name))
 
     path = Path(name)
     if path.suffix in (".yaml", ".yml"):

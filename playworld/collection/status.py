@@ -93,7 +93,7 @@ def summary_lines(session: Any) -> list[str]:
     s = session
     lines = [
         f"session: {s.saved} episodes saved ({s.saved_steps} steps, "
-        f"{s.saved_steps / s.config.fps:.1f} s), {s.discarded} discarded"
+        f"{s.saved_steps / s.fps:.1f} s), {s.discarded} discarded"
     ]
     if s.loop is not None and len(s.loop.metrics) > 1:
         m = s.loop.metrics.summary()

@@ -3,6 +3,8 @@
     Robot, Camera, Teleop                   the interfaces (robot.py, camera.py, teleop.py)
     ROBOTS, CAMERAS, TELEOPS                registries: type name -> (config, implementation)
     SafetyGuard, GuardConfig                between every action source and every robot
+    KinematicsConfig (ee.py), ArmKinematics FK/IK from the arm's MJCF, the ee-delta controller
+      and EEDeltaController (kinematics.py) every robot (and the twin) runs for ee_delta actions
     load_profile, robot_from_profile        YAML robot profiles (configs/robots/)
 
 Implementations register themselves on import below; their heavy dependencies (mujoco, roslibpy,

@@ -144,6 +144,11 @@ class SafetyGuard:
         self._action_t = None
 
     @property
+    def measured(self) -> np.ndarray | None:
+        """The last measured joints (n,) rad (a copy), None before the first joint state."""
+        return None if self._meas_q is None else self._meas_q.copy()
+
+    @property
     def estopped(self) -> bool:
         return self._estop is not None
 

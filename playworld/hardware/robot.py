@@ -1,4 +1,4 @@
-"""The `Robot` interface: joints in, guarded joint commands out.
+"""The `Robot` interface: joints or end-effector deltas in, guarded joint commands out.
 
     robot = ROBOTS.build(config)          # or robot_from_profile("configs/robots/sim_panda.yaml")
     robot.observation_features            # works while disconnected
@@ -8,6 +8,13 @@
 
 Every `send_action` passes through the robot's `SafetyGuard` (playworld.hardware.guard); a
 watchdog thread holds, then stops, the robot when joint states or actions stop arriving.
+
+Actions (`action_space` in the profile): `joint_pos` (n + 1,) joint targets + gripper, or
+`ee_delta` (7,) end-effector deltas (see playworld.hardware.kinematics), turned into joint
+targets here, on the client side, by the profile's `kinematics` (FK/IK from the arm's MJCF), then
+guarded like every joint command. The action a step stores is the ee delta as clipped to its
+bounds, computed once per tick (no IK -> FK round trip); the guarded joint target is
+`last_command`.
 """
 
 from __future__ import annotations
@@ -20,11 +27,13 @@ from typing import Any
 import numpy as np
 
 from playworld.features import Feature
-from playworld.hardware.errors import ConfigError, NotConnectedError
+from playworld.hardware.ee import EE_ACTION_NAMES, EE_DELTA_HIGH, EE_DELTA_LOW, KinematicsConfig
+from playworld.hardware.errors import ConfigError, GuardError, NotConnectedError
 from playworld.hardware.guard import Command, GuardConfig, SafetyGuard
 from playworld.registry import Registry
 
 PANDA_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
+ACTION_SPACES = ("joint_pos", "ee_delta")
 
 
 @dataclass(frozen=True)
@@ -34,7 +43,9 @@ class RobotConfig:
 
     `fps` is THE control rate of everything that drives this robot (record, autoplay, eval,
     deploy, the twin's control period): one source, the profile. `cameras` maps a camera name
-    to a camera config dict with a `type` key (see `CAMERAS`).
+    to a camera config dict with a `type` key (see `CAMERAS`). `action_space`: `joint_pos` or
+    `ee_delta`; `kinematics` (the arm's MJCF, see `KinematicsConfig`) gives ee deltas, the
+    `ee_pos`/`ee_quat` observation and the guard's workspace box.
     """
 
     guard: GuardConfig
@@ -42,8 +53,24 @@ class RobotConfig:
     fps: float = 10.0
     joints: tuple[str, ...] = PANDA_JOINTS
     cameras: dict[str, dict[str, Any]] = field(default_factory=dict)
+    action_space: str = "joint_pos"
+    kinematics: KinematicsConfig | None = None
 
     def __post_init__(self) -> None:
+        if self.action_space not in ACTION_SPACES:
+            raise ConfigError(
+                f"expected action_space in {ACTION_SPACES}, found {self.action_space!r}"
+            )
+        if self.action_space == "ee_delta" and self.kinematics is None:
+            raise ConfigError(
+                f"expected `kinematics` (the arm's MJCF) in the profile of {self.name!r} for "
+                "action_space ee_delta, found none"
+            )
+        if self.kinematics is not None and len(self.kinematics.joints) != len(self.joints):
+            raise ConfigError(
+                f"expected kinematics.joints to name the {len(self.joints)} joints of "
+                f"{self.name!r}, found {len(self.kinematics.joints)}"
+            )
         if not self.fps > 0:
             raise ConfigError(
                 f"expected a control rate fps > 0 Hz in the profile of {self.name!r}, found {self.fps}"
@@ -63,14 +90,19 @@ class RobotConfig:
 class Robot(abc.ABC):
     """A robot arm with a gripper, commanded in joint positions (or end-effector deltas).
 
-    Subclasses implement `_connect`, `_disconnect`, `_read_joints` and `_apply`; the base class
-    runs the guard and its watchdog so that no implementation can skip them.
+    Subclasses implement `_connect`, `_disconnect` and `_apply`, and feed measured joints to
+    `guard.observe`; the base class runs the guard, its watchdog and the ee-delta controller so
+    that no implementation can skip or copy them.
     """
 
     name: str = "robot"
+    config: RobotConfig
 
     def __init__(self, guard: SafetyGuard, watchdog_period: float = 0.02) -> None:
         self.guard = guard
+        self.kinematics: Any = None  # ArmKinematics, built on connect from the profile
+        self.ee: Any = None  # its EEDeltaController
+        self._step_action: np.ndarray | None = None  # the ee delta of this tick, as clipped
         self.last_command: Command | None = None
         self._connected = False
         self._lock = threading.RLock()  # one command at a time: the loop or the watchdog
@@ -85,9 +117,20 @@ class Robot(abc.ABC):
         """Per-key feature of `get_observation()` (shapes, dtypes, units)."""
 
     @property
-    @abc.abstractmethod
+    def action_space(self) -> str:
+        return self.config.action_space
+
+    @property
     def action_features(self) -> dict[str, Feature]:
-        """The single key `action` with its shape and names, e.g. (8,): q1..q7 rad, gripper 0..1."""
+        """`action`: ee_delta (7,) dx dy dz m, rx ry rz rad, gripper 0..1; or joint_pos (n + 1,)."""
+        if self.action_space == "ee_delta":
+            return {"action": Feature((7,), "float32", kind="action", names=EE_ACTION_NAMES)}
+        names = (*self.config.joints, "gripper")
+        return {
+            "action": Feature(
+                (len(names),), "float32", kind="action", units="rad, 0..1", names=names
+            )
+        }
 
     @property
     def fps(self) -> float:
@@ -103,6 +146,12 @@ class Robot(abc.ABC):
         """Open the link, read a first joint state and start the watchdog."""
         if self._connected:
             return
+        if self.config.kinematics is not None and self.kinematics is None:
+            from playworld.hardware.kinematics import ArmKinematics, EEDeltaController
+
+            self.kinematics = ArmKinematics(self.config.kinematics)
+            self.ee = EEDeltaController(self.kinematics.ik)
+            self.guard.fk = self.kinematics.fk_pos
         self._connect()
         self._connected = True
         self._stop_watchdog.clear()
@@ -173,12 +222,43 @@ class Robot(abc.ABC):
 
         return time.monotonic()
 
+    def ee_observation(self, q: np.ndarray) -> dict[str, np.ndarray]:
+        """`ee_pos` (3,) m and `ee_quat` (4,) wxyz float32 by FK of joints `q` (n,)."""
+        pose = self.kinematics.fk(q)
+        return {"ee_pos": pose.pos.astype(np.float32), "ee_quat": pose.quat.astype(np.float32)}
+
     def _to_joint_target(self, action: np.ndarray) -> np.ndarray:
-        """Map an action to (n + 1,) joint targets + gripper; identity for joint actions."""
-        return action
+        """Map an action to (n + 1,) joint targets + gripper; identity for joint actions.
+
+        ee_delta (7,): clipped to its bounds, integrated into the pose target, solved by one IK
+        step. The reference pose is that of the last guarded command (what the arm was told):
+        a robot measures through a link with latency (a rosbridge arm's joint state is a tick
+        old or more), and integrating against a stale measurement would lose a step of motion
+        each tick; the target still restarts there when the guard clipped the command (limits,
+        a blocked arm: the guard keeps commands within `max_step` of the measured joints).
+        Before any command, or after a stop or reset, the reference is the measured joints. A
+        non-finite delta becomes a NaN target, which the guard refuses (hold).
+        """
+        if self.action_space == "joint_pos":
+            return action
+        a = action.reshape(-1)
+        if a.shape != (7,):
+            raise GuardError(f"expected an ee_delta action of shape (7,), found {a.shape}")
+        n = len(self.config.joints)
+        last = self.last_command
+        ref = last.q if last is not None and last.kind in ("move", "hold") else self.guard.measured
+        if not np.all(np.isfinite(a)) or ref is None:
+            self._step_action = np.where(np.isfinite(a), a, 0.0).astype(np.float32)
+            return np.full(n + 1, np.nan)  # refused by the guard (hold, or stop with no state)
+        a = np.minimum(np.maximum(a, EE_DELTA_LOW), EE_DELTA_HIGH)
+        self._step_action = a.astype(np.float32)
+        q = self.ee.joint_target(self.kinematics.full(ref), a[:6], warm=ref).qpos
+        return np.concatenate([q, a[6:]])
 
     def _from_command(self, command: Command, action: Any) -> np.ndarray:
-        """The returned action: the guarded joint target + gripper (n + 1,) float32."""
+        """The returned action: the ee delta as clipped, or the guarded joint target + gripper."""
+        if self.action_space == "ee_delta":
+            return self._step_action
         return command.as_action()
 
     def _execute(self, command: Command) -> None:

@@ -22,10 +22,9 @@ from typing import Any
 import numpy as np
 
 from playworld.features import Feature
+from playworld.hardware.ee import EE_ACTION_NAMES
 from playworld.hardware.errors import ConfigError
 from playworld.registry import Registry
-
-ACTION_NAMES = ("dx", "dy", "dz", "rx", "ry", "rz", "gripper")
 
 
 class TeleopEvent(enum.Enum):
@@ -85,7 +84,7 @@ class Teleop(abc.ABC):
     @property
     def action_features(self) -> dict[str, Feature]:
         """`action`: (7,) float32 end-effector deltas (m, rad, world frame) + gripper 0..1."""
-        return {"action": Feature((7,), "float32", kind="action", names=ACTION_NAMES)}
+        return {"action": Feature((7,), "float32", kind="action", names=EE_ACTION_NAMES)}
 
     @property
     def is_connected(self) -> bool:
@@ -111,6 +110,10 @@ class Teleop(abc.ABC):
     @abc.abstractmethod
     def get_action(self) -> np.ndarray:
         """The current command (7,) float32 (see the module docstring)."""
+
+    def on_episode_start(self) -> None:
+        """Called when a recorded episode starts (a replaying source rewinds); default: nothing."""
+        return None  # live devices have nothing to rewind
 
     def events(self) -> list[TeleopEvent]:
         """Events raised since the last call, oldest first."""

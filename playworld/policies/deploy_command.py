@@ -151,7 +151,10 @@ def run_deploy(
         stall_at_s=stall_at,
     )
     pol = make_policy(policy_spec)
-    bot = robot_from_profile(profile, port=port, host=host)
+    # direct: the robot takes the policy's action space (ee_delta (7,) is solved client side by
+    # the profile's kinematics); twin-follow: joint targets from the twin.
+    space = "ee_delta" if mode == "direct" and pol.action_dim == 7 else "joint_pos"
+    bot = robot_from_profile(profile, port=port, host=host, action_space=space)
     follower = build_follower(bot, pol) if mode == "twin-follow" else None
     check_fit(pol, follower if follower is not None else bot, bot, mode)  # before connecting
     store = None

@@ -118,7 +118,7 @@ class ScriptedPerceptionPolicy(Policy):
 
     @classmethod
     def build_default(cls, **overrides: Any) -> ScriptedPerceptionPolicy:
-        from playworld.hardware.teleop import ACTION_NAMES
+        from playworld.hardware.ee import EE_ACTION_NAMES as ACTION_NAMES
 
         return cls(
             ScriptedPerceptionConfig(**overrides),

@@ -13,7 +13,7 @@ import numpy as np
 
 from playworld.errors import ConfigError
 from playworld.features import Feature
-from playworld.hardware.teleop import ACTION_NAMES
+from playworld.hardware.ee import EE_ACTION_NAMES as ACTION_NAMES
 from playworld.policies.base import POLICIES, Observation, Policy, PolicyConfig
 
 #: Largest end-effector step of the twin's action space (m, rad per control step).

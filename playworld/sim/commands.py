@@ -99,7 +99,7 @@ def twin_serve(
     p = server.profile
     link = f"; network {server.network}" if server.network is not None else ""
     typer.echo(
-        f"serving the twin at ws://{host}:{server.port} at {server.robot.config.fps:g} Hz (joint "
+        f"serving the twin at ws://{host}:{server.port} at {server.robot.fps:g} Hz (joint "
         f"states on {p['joint_state_topic']}, commands on {p['command_topic']} "
         f"[{server.command_type}]{link}); Ctrl-C to stop",
     )

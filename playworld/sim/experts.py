@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from playworld.sim.controllers import MAX_POS_STEP, MAX_ROT_STEP, quat_error, rotate_quat
+from playworld.hardware.ee import MAX_POS_STEP, MAX_ROT_STEP
+from playworld.hardware.kinematics import quat_error, rotate_quat
 from playworld.sim.scene import BLOCKS, DOWN_QUAT, KEYPOINTS, LAYOUT
 from playworld.sim.state import STATE_LAYOUT
 from playworld.sim.tasks import block_pos, get_task, in_drawer, on_table

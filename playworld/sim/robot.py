@@ -3,8 +3,9 @@
 The twin runs in simulated time: each `send_action` advances it by one control period
 (`TwinConfig.dt`), and the guard reads the simulation clock, so runs are deterministic.
 Actions are joint targets (8,) (`action_space: joint_pos`) or end-effector deltas (7,)
-(`ee_delta`, as teleop devices produce them: solved by the twin's differential IK, then guarded
-in joint space like every other command).
+(`ee_delta`, as teleop devices produce them: turned into joint targets by the `Robot` base
+class's kinematics, exactly as on a rosbridge arm, then guarded in joint space like every
+other command).
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ import numpy as np
 
 from playworld.features import Feature
 from playworld.hardware.camera import CAMERAS, Camera, CameraConfig, Frame
+from playworld.hardware.ee import KinematicsConfig
 from playworld.hardware.errors import ConfigError, HardwareError, NotConnectedError
 from playworld.hardware.guard import Command, SafetyGuard
 from playworld.hardware.robot import ROBOTS, Robot, RobotConfig
-from playworld.hardware.teleop import ACTION_NAMES
 
 FINGER_OPENING = 0.08  # m, gripper width at opening 1.0
-ACTION_SPACES = ("joint_pos", "ee_delta")
 
 
 @dataclass(frozen=True)
@@ -34,18 +34,17 @@ class SimCameraConfig(CameraConfig):
 
 @dataclass(frozen=True)
 class SimRobotConfig(RobotConfig):
-    """The twin as a robot: `twin` is a TwinConfig YAML path (None: defaults); `seed` for reset."""
+    """The twin as a robot: `twin` is a TwinConfig YAML path (None: defaults); `seed` for reset.
+
+    `kinematics` defaults to the twin's own Panda (gymnasium-robotics' MJCF).
+    """
 
     twin: str | None = None
-    action_space: str = "joint_pos"
     seed: int = 0
+    kinematics: KinematicsConfig | None = KinematicsConfig()
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.action_space not in ACTION_SPACES:
-            raise ConfigError(
-                f"expected action_space in {ACTION_SPACES}, found {self.action_space!r}"
-            )
         if len(self.joints) != 7:
             raise ConfigError(f"expected the Panda's 7 joints, found {len(self.joints)}")
 
@@ -129,13 +128,6 @@ class SimRobot(Robot):
             out[name] = cam.feature
         return out
 
-    @property
-    def action_features(self) -> dict[str, Feature]:
-        if self.config.action_space == "ee_delta":
-            return {"action": Feature((7,), "float32", kind="action", names=ACTION_NAMES)}
-        names = (*self.config.joints, "gripper")
-        return {"action": Feature((8,), "float32", kind="action", units="rad, 0..1", names=names)}
-
     # -- connection -----------------------------------------------------------------------
     def _connect(self) -> None:
         from playworld.sim import Twin, TwinConfig
@@ -154,7 +146,6 @@ class SimRobot(Robot):
             )
         self.twin = Twin(cfg)
         self.reset(self.config.seed)
-        self.guard.fk = self._fk
         for cam in self.cameras.values():
             cam.twin = self.twin
             cam.connect()
@@ -170,6 +161,9 @@ class SimRobot(Robot):
             self.guard.release()
             self._observe()
             self._pending = None
+            self.last_command = None  # the next ee delta starts from the measured pose
+            if self.ee is not None:
+                self.ee.reset()
             return state
 
     def clock(self) -> float:
@@ -213,39 +207,6 @@ class SimRobot(Robot):
     def _observe(self) -> None:
         q, gripper = self._joints()
         self.guard.observe(q, self.clock(), gripper)
-
-    def _fk(self, q: np.ndarray) -> np.ndarray:
-        full = self.twin.data.qpos.copy()
-        full[self.twin.arm_qadr] = q
-        return self.twin.ik.forward(full)[0]
-
-    def _to_joint_target(self, action: np.ndarray) -> np.ndarray:
-        if self.config.action_space == "joint_pos":
-            return action
-        from playworld.sim.controllers import EEDeltaSpace
-
-        a = np.asarray(action, float).reshape(-1)
-        if a.shape != (7,):
-            from playworld.hardware.errors import GuardError
-
-            raise GuardError(f"expected an ee_delta action of shape (7,), found {a.shape}")
-        if not np.all(np.isfinite(a)):
-            return np.full(8, np.nan)  # the guard refuses it
-        space = EEDeltaSpace(self.twin)
-        ctrl = space.to_ctrl(np.clip(a, space.low, space.high))
-        return np.concatenate([ctrl[:7], [a[6]]])
-
-    def _from_command(self, command: Command, action: Any) -> np.ndarray:
-        if self.config.action_space == "joint_pos":
-            return command.as_action()
-        from playworld.sim.controllers import quat_error
-
-        pos, quat = self.twin.ee_pose()
-        full = self.twin.data.qpos.copy()
-        full[self.twin.arm_qadr] = command.q
-        new_pos, new_quat, _ = self.twin.ik.forward(full)
-        delta = np.concatenate([new_pos - pos, quat_error(new_quat, quat), [command.gripper]])
-        return delta.astype(np.float32)
 
     def _apply(self, command: Command) -> None:
         if command.kind in ("move", "hold"):

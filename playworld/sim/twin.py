@@ -11,8 +11,10 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from playworld.hardware.ee import FINGER_MAX
+from playworld.hardware.kinematics import DiffIK, EEDeltaController, Pose
 from playworld.sim.config import TwinConfig
-from playworld.sim.controllers import ACTION_SPACES, FINGER_MAX, DiffIK
+from playworld.sim.controllers import ACTION_SPACES
 from playworld.sim.errors import SimError
 from playworld.sim.scene import (
     ARM_JOINTS,
@@ -43,6 +45,8 @@ class Twin:
         self.data = mujoco.MjData(self.model)
         m = self.model
         self.ik = DiffIK(m, EE_SITE, ARM_JOINTS, posture=HOME_QPOS)
+        #: The ee_delta controller (its pose target: None = the measured pose).
+        self.ee = EEDeltaController(self.ik)
         self.arm_qadr = self.ik.qadr
         self.arm_dofs = self.ik.dofs
         self.finger_qadr = np.array([m.joint(j).qposadr[0] for j in FINGER_JOINTS])
@@ -66,8 +70,6 @@ class Twin:
         self.action_space = ACTION_SPACES[self.config.action_space](self)
         self.light = False
         self._button_armed = True
-        #: The ee_delta controller's target (pos (3,), quat (4,)); None = the measured pose.
-        self.ee_target: tuple[np.ndarray, np.ndarray] | None = None
         self.rng = np.random.default_rng()
         self.reset(seed=0)
 
@@ -103,7 +105,7 @@ class Twin:
         rng, cfg, L = self.rng, self.config.randomization, self.layout
         m, d = self.model, self.data
         mujoco.mj_resetData(m, d)
-        self.ee_target = None
+        self.ee.reset()
         self._randomize_physics()
         q = HOME_QPOS + (rng.normal(0, 0.02, 7) if cfg.object_poses else 0.0)
         d.qpos[self.arm_qadr] = q
@@ -218,7 +220,7 @@ class Twin:
         self._button_armed = -float(s["button"][0]) < self.layout.button_press_depth
         d.ctrl[:7] = s["arm_qpos"]
         d.ctrl[7:9] = float(s["gripper_width"][0]) / 2
-        self.ee_target = None
+        self.ee.reset()
         mujoco.mj_forward(m, d)
         self._show_light()
 
@@ -229,8 +231,8 @@ class Twin:
         mujoco.mj_getState(self.model, self.data, out, spec)
         target = (
             np.full(8, np.nan)
-            if self.ee_target is None
-            else np.r_[1.0, self.ee_target[0], self.ee_target[1]]
+            if self.ee.target is None
+            else np.r_[1.0, self.ee.target.pos, self.ee.target.quat]
         )
         return np.concatenate([out, target, [float(self.light), float(self._button_armed)]])
 
@@ -239,7 +241,9 @@ class Twin:
         spec = mujoco.mjtState.mjSTATE_INTEGRATION
         mujoco.mj_setState(self.model, self.data, np.asarray(sim_state[:-10]), spec)
         target = np.asarray(sim_state[-10:-2])
-        self.ee_target = None if np.isnan(target[0]) else (target[1:4].copy(), target[4:8].copy())
+        self.ee.target = (
+            None if np.isnan(target[0]) else Pose(target[1:4].copy(), target[4:8].copy())
+        )
         self.light, self._button_armed = bool(sim_state[-2]), bool(sim_state[-1])
         mujoco.mj_forward(self.model, self.data)
         self._show_light()

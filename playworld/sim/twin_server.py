@@ -17,7 +17,7 @@ It serves what a rosbridge robot profile (`configs/robots/rosbridge_panda.yaml`)
                 /playworld/task_success  std_srvs/Trigger             the task's predicate on the twin's
                                                                       state now (the referee)
 
-The twin steps in real time at its control rate; like a position-controlled arm it keeps going
+The twin steps in real time at the profile's `fps` (its control rate); like a position-controlled arm it keeps going
 to the last commanded target, through its own `SafetyGuard` (the profile's limits). Commands that
 are malformed get a rosbridge status error; commands stamped older than `stale_after` seconds
 are refused. When commands stop (a stalled policy, a lost link) for `command_timeout_periods`

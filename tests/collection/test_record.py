@@ -120,6 +120,28 @@ def test_sigint_drops_the_episode_in_progress(tmp_path):
     assert len(PlayStore.open(store)) == 1
 
 
+def test_fps_that_disagrees_with_the_robot_is_refused(tmp_path):
+    r = Recorder("--store", str(tmp_path / "play.zarr"), "--fps", "30")
+    try:
+        r.wait_for(r"error: expected --fps to match robot 'sim_panda'.s rate 10 Hz .*--fps 30")
+        assert r.wait() == 2
+    finally:
+        r.close()
+    errors = [line for line in r.text.splitlines() if line.strip()]
+    assert len(errors) == 1 and "Traceback" not in r.text, r.text
+    assert not (tmp_path / "play.zarr").exists()
+
+
+def profile_at(tmp_path, fps: float):
+    """sim_panda at another control rate (the profile owns the rate)."""
+    from playworld.hardware.profiles import resolve_profile
+
+    text = resolve_profile("sim_panda").read_text()
+    path = tmp_path / f"sim_{fps:g}hz.yaml"
+    path.write_text(text.replace("\nfps: 10 ", f"\nfps: {fps:g} "))
+    return str(path)
+
+
 def test_resume_checks_what_differs(tmp_path):
     store = tmp_path / "play.zarr"
     r = Recorder("--store", str(store), "--fps", "10", "--episode-s", "1")
@@ -130,13 +152,14 @@ def test_resume_checks_what_differs(tmp_path):
         assert r.wait() == 0
     finally:
         r.close()
-    r = Recorder("--store", str(store), "--fps", "20")
+    fast = profile_at(tmp_path, 20)
+    r = Recorder("--store", str(store), "--robot", fast)
     try:
         r.wait_for("error: .*pass --resume")
         assert r.wait() == 2
     finally:
         r.close()
-    r = Recorder("--store", str(store), "--fps", "20", "--resume")
+    r = Recorder("--store", str(store), "--robot", fast, "--resume")
     try:
         r.wait_for(r"error: cannot resume .*fps: store 10, session 20")
         assert r.wait() == 2

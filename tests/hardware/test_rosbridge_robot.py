@@ -125,6 +125,42 @@ def test_estop_and_reset_services(robot, twin_server):
     assert np.abs(twin_q(twin_server) - target[:7]).max() > 0.1  # back home
 
 
+def test_ee_delta_actions_are_solved_client_side_and_guarded(twin_server):
+    """ee_delta (7,) on a rosbridge arm: IK here, FK observation, the guard's workspace box."""
+    from playworld.hardware.ee import MAX_POS_STEP
+
+    settle(twin_server)
+    r = robot_from_profile(
+        "rosbridge_panda", port=twin_server.port, action_space="ee_delta", cameras={}
+    )
+    assert r.action_features["action"].shape == (7,)
+    assert {"ee_pos", "ee_quat"} <= set(r.observation_features)
+    with r:
+        obs = r.get_observation()
+        with twin_server.robot._lock:
+            pos, _ = twin_server.robot.twin.ee_pose()
+        np.testing.assert_allclose(obs["ee_pos"], pos, atol=0.01)
+        p0 = obs["ee_pos"].astype(float)
+        for _ in range(10):  # 20 cm straight down
+            sent = r.send_action(np.array([0, 0, -0.02, 0, 0, 0, 1.0]))
+            time.sleep(0.1)
+        assert sent.shape == (7,) and sent[2] == np.float32(-0.02)  # the delta, not an FK guess
+        time.sleep(0.5)
+        p = r.get_observation()["ee_pos"]
+        assert p[2] < p0[2] - 0.15 and np.abs(p[:2] - p0[:2]).max() < 0.02
+        assert r.send_action(np.array([0.5, 0, 0, 0, 0, 0, 1.0]))[0] == np.float32(MAX_POS_STEP)
+        held = r.send_action(np.array([np.nan, 0, 0, 0, 0, 0, 1.0]))
+        assert r.last_command.kind == "hold" and np.all(np.isfinite(r.last_command.q))
+        assert held.shape == (7,) and np.all(np.isfinite(held))
+        box = r.guard.workspace
+        for _ in range(20):  # far below the table: pulled back into the guard's box
+            r.send_action(np.array([0, 0, -0.05, 0, 0, 0, 1.0]))
+            assert r.kinematics.fk_pos(r.last_command.q)[2] >= box[4] - 1e-9
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert r.get_observation()["ee_pos"][2] >= box[4] - 2e-3
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

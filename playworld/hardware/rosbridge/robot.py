@@ -2,8 +2,10 @@
 
     robot = robot_from_profile("rosbridge_panda", port=9090)
     with robot:
-        obs = robot.get_observation()           # joint_pos (n,) rad, gripper (1,), t (1,) s
+        obs = robot.get_observation()           # joint_pos (n,) rad, gripper (1,), t (1,) s,
+                                                # ee_pos (3,) m, ee_quat (4,) by FK (`kinematics`)
         robot.send_action(np.r_[q, 0.5])        # guarded, then published on the command topic
+                                                # (action_space ee_delta: (7,) deltas, IK here)
         robot.probe()                           # {"rtt_s": ..., "clock_offset_s": ...}
 
 Joint names map between the profile's order and the JointState message by name. Commands go out
@@ -146,6 +148,7 @@ class RosBridgeRobot(Robot):
         self._poses_t = 0.0
         self._pose_event = threading.Event()
         self._pose_topic = None
+        self._states_seen = 0  # joint states received since `reset()` started counting
         cams = {n: CAMERAS.config_from_dict(c) for n, c in config.cameras.items()}
         for n, c in cams.items():
             if not isinstance(c, RosBridgeCameraConfig):
@@ -159,8 +162,11 @@ class RosBridgeRobot(Robot):
                 (len(self.config.joints),), "float32", units="rad", names=self.config.joints
             ),
             "gripper": Feature((1,), "float32", units="0..1 open"),
-            "t": Feature((1,), "float64", kind="time", units="s"),
         }
+        if self.config.kinematics is not None:  # by FK of the measured joints
+            out["ee_pos"] = Feature((3,), "float32", units="m", names=("x", "y", "z"))
+            out["ee_quat"] = Feature((4,), "float32", units="wxyz", names=("w", "x", "y", "z"))
+        out["t"] = Feature((1,), "float64", kind="time", units="s")
         if self.config.perception is not None:
             names = tuple(self.config.perception["objects"])
             out["object_poses"] = Feature(
@@ -169,15 +175,6 @@ class RosBridgeRobot(Robot):
         for name, cam in self.cameras.items():
             out[name] = cam.feature
         return out
-
-    @property
-    def action_features(self) -> dict[str, Feature]:
-        names = (*self.config.joints, "gripper")
-        return {
-            "action": Feature(
-                (len(names),), "float32", kind="action", units="rad, 0..1", names=names
-            )
-        }
 
     # -- connection -----------------------------------------------------------------------
     def _connect(self) -> None:
@@ -269,6 +266,7 @@ class RosBridgeRobot(Robot):
         with self._lock:
             if self.guard.observe(q, now, gripper):
                 self._latest = (q, gripper, now)
+                self._states_seen += 1
                 self._link_down_reported = False
         self._state_event.set()
 
@@ -297,6 +295,8 @@ class RosBridgeRobot(Robot):
         if self._poses is not None:
             with self._lock:
                 obs["object_poses"] = self._poses.astype(np.float32)
+        if self.kinematics is not None:
+            obs.update(self.ee_observation(q))
         for name, cam in self.cameras.items():
             frame = cam.read_latest()
             obs[name] = frame.image if frame is not None else np.zeros(cam.feature.shape, np.uint8)
@@ -353,19 +353,28 @@ class RosBridgeRobot(Robot):
             raise RobotConnectionError(f"service {service} at {self.url} failed: {exc}") from None
 
     def reset(self) -> dict[str, Any]:
-        """Call the profile's reset service (std_srvs/Trigger); returns after a joint state
-        from after the reset arrived. The guard forgets the previous command meanwhile, so
-        that no watchdog hold drives the arm back to where it was before the reset."""
-        # Not under the lock: roslibpy's reactor thread takes it for every joint state, and it
-        # has to be free to deliver the service response.
+        """Call the profile's reset service (std_srvs/Trigger); the ee target restarts.
+
+        The guard forgets the previous command first, so that no watchdog hold drives the arm
+        back to where it was before the reset. Not under the lock: roslibpy's reactor thread
+        takes it for every joint state, and it has to be free to deliver the service response.
+        """
         with self._lock:
             self.guard.forget_command()
-        values = self._call(self.config.reset_service, "std_srvs/Trigger", {})
-        self._state_event.clear()
-        self._state_event.wait(self.config.connect_timeout)
+        out = self._call(self.config.reset_service, "std_srvs/Trigger", {})
+        # The next action must start from the reset joints: wait for joint states sent after
+        # the reset (one already in flight when the service answered may be older).
+        self._states_seen = 0
+        deadline = self.clock() + self.config.connect_timeout
+        while self._states_seen < 2 and self.clock() < deadline:
+            time.sleep(0.005)
         with self._lock:
+            if self.ee is not None:
+                self.ee.reset()
+            self.guard.release()  # the next move starts from the measured joints
             self.guard.forget_command()
-        return values
+            self.last_command = None
+        return out
 
     def estop(self, reason: str = "e-stop pressed") -> None:
         """Latch our guard and, if the profile names one, the robot's e-stop service."""
