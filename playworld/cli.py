@@ -26,8 +26,9 @@ import playworld
 from playworld.collection.commands import autoplay_command, record_command
 from playworld.errors import PlayworldError
 from playworld.hardware.commands import robot_app
+from playworld.policies.commands import eval_command
 from playworld.policies.deploy_command import deploy_command
-from playworld.sim.commands import eval_command, twin_app
+from playworld.sim.commands import twin_app
 from playworld.viewer.commands import view_command
 
 app = typer.Typer(

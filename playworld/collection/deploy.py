@@ -11,10 +11,11 @@ Two modes, both on `ControlLoop` at the profile's rate, every command through th
   from the robot's joint states and the perception stream's object poses, the policy acts in
   the twin (it may read the twin's privileged state there), the twin steps one period, and the
   robot tracks the twin's guarded joint targets through its own guard. A divergence monitor
-  compares the robot's measured joints with where the twin predicted them (the closest of its
-  last `LAG_TICKS` one-step predictions: the link and the joint-state rate make the robot's
-  measurement up to a few periods old): beyond the profile's `divergence_threshold` (rad) the
-  robot holds where it is that tick.
+  measures how far the robot's joints are from the twin's recent trajectory (the closest of its
+  joints over the last `LAG_TICKS` ticks, synced and predicted one step on: the link and the
+  joint-state rate make the robot's measurement up to a few periods old, so a robot that lags
+  does not diverge; one that goes elsewhere does): beyond the profile's `divergence_threshold`
+  (rad) the robot holds where it is that tick.
 
 Inference is asynchronous (`AsyncActor`): the policy predicts chunks in its own thread; a tick
 waits at most `budget_periods` control periods for its action, sends nothing when none came
@@ -87,7 +88,8 @@ class TwinFollower:
     def __init__(self, sim_robot: Any, objects: tuple[str, ...] | None = None) -> None:
         self.sim = sim_robot
         self.objects = objects
-        self.predictions: deque[np.ndarray] = deque(maxlen=LAG_TICKS)
+        self._synced = np.zeros(7)
+        self.predictions: deque[np.ndarray] = deque(maxlen=2 * LAG_TICKS)  # synced, predicted
 
     @property
     def observation_features(self) -> dict[str, Any]:
@@ -122,11 +124,12 @@ class TwinFollower:
         gripper = float(np.asarray(robot_obs["gripper"]).reshape(-1)[0])
         divergence = 0.0
         if self.predictions:
-            divergence = min(float(np.abs(q - p).max()) for p in self.predictions)
+            divergence = path_distance(q, list(self.predictions))
         poses = robot_obs.get("object_poses") if self.objects else None
         with self.sim._lock:
             sync_twin(self.sim.twin, q, gripper, poses, self.objects or ())
             self.sim.guard.observe(q, self.sim.clock(), gripper)
+        self._synced = q
         from playworld.sim.perception import object_poses
 
         obs = self.sim.get_observation()
@@ -139,8 +142,23 @@ class TwinFollower:
         self.sim.send_action(action)
         command = self.sim.last_command
         with self.sim._lock:
+            self.predictions.append(self._synced)
             self.predictions.append(self.sim.twin.data.qpos[self.sim.twin.arm_qadr].copy())
         return command.as_action()
+
+
+def path_distance(q: np.ndarray, path: list[np.ndarray]) -> float:
+    """Max-joint distance (rad) from `q` to the polyline through `path` (a point: to it):
+    a measurement taken between two twin states lies on the segment joining them."""
+    if len(path) == 1:
+        return float(np.abs(q - path[0]).max())
+    best = np.inf
+    for a, b in zip(path[:-1], path[1:], strict=True):
+        ab = b - a
+        denom = float(ab @ ab)
+        t = 0.0 if denom == 0 else float(np.clip((q - a) @ ab / denom, 0.0, 1.0))
+        best = min(best, float(np.abs(q - (a + t * ab)).max()))
+    return best
 
 
 class _Timed:

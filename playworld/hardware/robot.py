@@ -98,7 +98,10 @@ class Robot(abc.ABC):
     name: str = "robot"
     config: RobotConfig
 
-    def __init__(self, guard: SafetyGuard, watchdog_period: float = 0.02) -> None:
+    def __init__(self, guard: SafetyGuard, watchdog_period: float | None = 0.02) -> None:
+        """`watchdog_period`: s between watchdog checks; None for a robot whose guard clock only
+        advances when it is commanded (a simulation stepped by `send_action`), where no stale
+        state or action can ever be seen between commands."""
         self.guard = guard
         self.kinematics: Any = None  # ArmKinematics, built on connect from the profile
         self.ee: Any = None  # its EEDeltaController
@@ -154,6 +157,8 @@ class Robot(abc.ABC):
             self.guard.fk = self.kinematics.fk_pos
         self._connect()
         self._connected = True
+        if self._watchdog_period is None:
+            return
         self._stop_watchdog.clear()
         self._watchdog = threading.Thread(
             target=self._watchdog_loop, name=f"{self.name}-watchdog", daemon=True
