@@ -51,7 +51,9 @@ from playworld.errors import ConfigError, DeployError, PlayworldError
 
 MODES = ("direct", "twin-follow")
 LAG_TICKS = 3  # predictions the divergence monitor compares with (latency + state age, periods)
-STOPPED_RAD = 0.002  # joints moved less than this between two joint states: the arm stands
+STOPPED_RAD = 0.002
+STALE = "__stale__"  # marks an observation repeated while the link stalls (nothing is sent)
+LINK_GRACE_S = 2.0  # a link stalled longer than this ends the deployment (one line)  # joints moved less than this between two joint states: the arm stands
 
 
 @dataclass(frozen=True)
@@ -162,24 +164,47 @@ def path_distance(q: np.ndarray, path: list[np.ndarray]) -> float:
 
 
 class _Timed:
-    """The robot, with the time the observation was in hand and the command was sent."""
+    """The robot, with the time the observation was in hand and the command was sent; a link
+    that stalls for less than `grace_s` skips ticks (marked `STALE`: nothing is sent, the
+    watchdog holds the arm) instead of ending the deployment."""
 
-    def __init__(self, robot: Any) -> None:
+    def __init__(self, robot: Any, grace_s: float) -> None:
         self._robot = robot
+        self.grace_s = grace_s
         self.t_obs = 0.0
         self.t_sent = 0.0
+        self.wall_sent = 0.0
+        self.stamp: float | None = None
+        self._last: dict[str, np.ndarray] | None = None
+        self._bad_since: float | None = None
+        self.stale_ticks = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._robot, name)
 
     def get_observation(self) -> dict[str, np.ndarray]:
-        obs = self._robot.get_observation()
+        from playworld.hardware.errors import RobotConnectionError
+
+        try:
+            obs = self._robot.get_observation()
+        except RobotConnectionError:
+            now = time.monotonic()
+            self._bad_since = self._bad_since or now
+            if self._last is None or now - self._bad_since > self.grace_s:
+                raise
+            self.stale_ticks += 1
+            self.t_obs = now
+            return {**self._last, STALE: np.ones(1)}
+        self._bad_since = None
+        self._last = obs
         self.t_obs = time.monotonic()
+        self.stamp = getattr(self._robot, "state_stamp", None)
         return obs
 
     def send_action(self, action: np.ndarray) -> np.ndarray:
         sent = self._robot.send_action(action)
         self.t_sent = time.monotonic()
+        self.wall_sent = time.time()
         return sent
 
 
@@ -245,16 +270,19 @@ def check_fit(policy: Any, provider: Any, robot: Any, mode: str) -> None:
 def stall_stop_periods(ticks: list[dict[str, Any]], stall_tick: int, fps: float) -> float | None:
     """Control periods from the last command sent before the stall until the arm stood still
     (two successive joint states within STOPPED_RAD), from the recorded ticks."""
-    sent = [t for t in ticks[:stall_tick] if t["sent"]]
+    sent = [t for t in ticks[:stall_tick] if t.get("sent")]
     if not sent:
         return None
-    t_last = sent[-1]["t_sent"]
+    # On the robot's clock (joint-state stamps) when it has one: the way back over the link
+    # does not count; else on the receive clock.
+    stamped = all(t.get("stamp") for t in ticks[stall_tick:])
+    key, t_last = ("stamp", sent[-1]["wall_sent"]) if stamped else ("obs_t", sent[-1]["t_sent"])
     prev = None
     for t in ticks[stall_tick:]:
-        moved = t["obs_t"] > prev["obs_t"] if prev is not None else False
+        moved = t[key] > prev[key] if prev is not None else False
         if moved and np.abs(t["q"] - prev["q"]).max() < STOPPED_RAD:
-            return max(0.0, (prev["obs_t"] - t_last) * fps)
-        if prev is None or t["obs_t"] > prev["obs_t"]:
+            return max(0.0, (prev[key] - t_last) * fps)
+        if prev is None or t[key] > prev[key]:
             prev = t
     return None
 
@@ -287,13 +315,19 @@ def deploy(
     threshold = float(getattr(robot.config, "divergence_threshold", 0.1))
     predict = chunk_predictor(policy)
     actor = AsyncActor(predict, budget_s=config.budget_periods / fps, ensemble=config.ensemble)
-    timed = _Timed(robot)
+    timed = _Timed(robot, LINK_GRACE_S)
     state: dict[str, Any] = {}
 
     def source(obs: dict[str, np.ndarray]) -> np.ndarray | None:
         k = state["tick"]
-        tick = {"obs_t": float(obs["t"][0]), "q": np.asarray(obs["joint_pos"], float).copy()}
+        tick = {
+            "obs_t": float(obs["t"][0]),
+            "stamp": timed.stamp,
+            "q": np.asarray(obs["joint_pos"], float).copy(),
+        }
         state["ticks"].append(tick)
+        if STALE in obs:
+            return None  # the link stalls: send nothing, the watchdog holds
         if config.stall_at_s is not None and k == state["stall_tick"]:
             actor.stall(config.stall_s)
         divergence = None
@@ -320,6 +354,7 @@ def deploy(
         tick["sent"] = t.action is not None
         if tick["sent"]:
             tick["t_sent"] = timed.t_sent
+            tick["wall_sent"] = timed.wall_sent
             tick["latency_ms"] = (timed.t_sent - timed.t_obs) * 1000.0
         tick["obs_age_ms"] = (timed.t_obs - tick["obs_t"]) * 1000.0
         state["tick"] += 1
@@ -343,6 +378,7 @@ def deploy(
             if follower is not None:
                 follower.start_episode(seed, config.task)
             state.update(tick=0, ticks=[], held=0, stall_tick=None, referee=None)
+            stale_mark = timed.stale_ticks
             if config.stall_at_s is not None:
                 state["stall_tick"] = round(config.stall_at_s * fps)
             if can_judge:
@@ -358,6 +394,7 @@ def deploy(
                 loop.recording = False
                 if state["referee"] is not None:
                     state["referee"].stop()
+                state["stale_ticks"] = timed.stale_ticks - stale_mark
             record = _episode_record(state, config, seed, fps, actor, can_judge)
             record["loop"] = loop.metrics.summary(since=mark)
             if writer is not None:
@@ -414,6 +451,7 @@ def _episode_record(state, config, seed, fps, actor, judged) -> dict[str, Any]:
         "ended_by": "success" if success else "max_seconds",
         "ticks": len(ticks),
         "ticks_without_action": sum(1 for t in ticks if not t.get("sent")),
+        "ticks_link_stalled": state.get("stale_ticks", 0),
         "held_for_divergence": state["held"],
         "stale_actions_dropped": actor.stale,
         "chunks": actor.chunks,

@@ -149,6 +149,7 @@ class RosBridgeRobot(Robot):
         self._pose_event = threading.Event()
         self._pose_topic = None
         self._states_seen = 0  # joint states received since `reset()` started counting
+        self.state_stamp = 0.0  # header stamp (s, the robot's clock) of the latest joint state
         cams = {n: CAMERAS.config_from_dict(c) for n, c in config.cameras.items()}
         for n, c in cams.items():
             if not isinstance(c, RosBridgeCameraConfig):
@@ -254,7 +255,7 @@ class RosBridgeRobot(Robot):
     def _on_joint_state(self, msg: dict[str, Any]) -> None:
         c = self.config
         try:
-            q, _ = messages.parse_joint_state(msg, c.joints)
+            q, stamp = messages.parse_joint_state(msg, c.joints)
             width = 0.0
             if c.gripper_joints:
                 width = float(messages.parse_joint_state(msg, c.gripper_joints)[0].sum())
@@ -266,6 +267,7 @@ class RosBridgeRobot(Robot):
         with self._lock:
             if self.guard.observe(q, now, gripper):
                 self._latest = (q, gripper, now)
+                self.state_stamp = stamp  # the robot's clock (s, header stamp): timing figures
                 self._states_seen += 1
                 self._link_down_reported = False
         self._state_event.set()
