@@ -51,9 +51,9 @@ from playworld.errors import ConfigError, DeployError, PlayworldError
 
 MODES = ("direct", "twin-follow")
 LAG_TICKS = 3  # predictions the divergence monitor compares with (latency + state age, periods)
-STOPPED_RAD = 0.002
+STOPPED_RAD = 0.005  # rad between two joint states (0.05 rad/s at 10 Hz): the arm stands
 STALE = "__stale__"  # marks an observation repeated while the link stalls (nothing is sent)
-LINK_GRACE_S = 2.0  # a link stalled longer than this ends the deployment (one line)  # joints moved less than this between two joint states: the arm stands
+LINK_GRACE_S = 2.0  # a link stalled longer than this ends the deployment (one line)
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ class DeployConfig:
     stall_at_s: float | None = None
     stall_s: float = 1.0
     referee_period_s: float = 0.2
+    seeds: tuple[int, ...] | None = None  # one per episode (e.g. evaluation's); else seed + i
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -80,6 +81,8 @@ class DeployConfig:
                 f"expected --episodes >= 1 and --max-seconds > 0, found {self.episodes} and "
                 f"{self.max_seconds:g}"
             )
+        if self.seeds is not None and len(self.seeds) != self.episodes:
+            raise ConfigError(f"expected {self.episodes} seeds, found {len(self.seeds)}")
         if not 0 < self.budget_periods <= 1:
             raise ConfigError(f"expected budget_periods in (0, 1], found {self.budget_periods}")
 
@@ -111,11 +114,11 @@ class TwinFollower:
 
     def start_episode(self, seed: int, task: str | None) -> None:
         """The twin set up as the far side was (same seed and task), before any measurement."""
-        from playworld.sim.tasks import get_task, prepare_task
+        from playworld.sim.tasks import get_task, prepare_task, task_rng
 
         self.sim.reset(seed)
         if task:
-            prepare_task(self.sim.twin, get_task(task), np.random.default_rng(seed))
+            prepare_task(self.sim.twin, get_task(task), task_rng(seed))
         self.predictions.clear()
 
     def observe(self, robot_obs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
@@ -340,7 +343,12 @@ def deploy(
         if action is None:
             if twin_follow:
                 follower.predictions.clear()  # the twin did not step: nothing to compare next
-            return None
+            state["missed"] += 1
+            # The policy is late or stalled: hold the
+            # arm where it is measured (a guarded move to here: it brakes now, instead of
+            # finishing its way to the last target while the watchdog waits).
+            return brake(obs)
+        state["missed"] = 0
         if twin_follow:
             target = follower.act(action)
             if divergence is not None and divergence > threshold:
@@ -348,6 +356,22 @@ def deploy(
                 return np.concatenate([tick["q"], [float(np.asarray(obs["gripper"])[0])]])
             return target
         return action
+
+    def brake(obs: dict[str, np.ndarray]) -> np.ndarray | None:
+        """The action that holds the arm where it is measured (None: the robot has none)."""
+        gripper = np.asarray(obs["gripper"], np.float32).reshape(-1)[:1]
+        shape = tuple(robot.action_features["action"].shape)
+        here = np.concatenate([np.asarray(obs["joint_pos"], np.float32), gripper])
+        if here.shape == shape:
+            state["braked"] += 1
+            return here
+        ee = getattr(robot, "ee", None)
+        if shape == (7,) and ee is not None:  # ee_delta: the pose target restarts from here
+            with robot._lock:
+                ee.reset()
+            state["braked"] += 1
+            return np.concatenate([np.zeros(6, np.float32), gripper])
+        return None
 
     def on_tick(t: Any) -> bool:
         tick = state["ticks"][-1]
@@ -370,14 +394,16 @@ def deploy(
     actor.start()
     try:
         for i in range(config.episodes):
-            seed = config.seed + i
+            seed = config.seeds[i] if config.seeds else config.seed + i
             _setup_episode(robot, config.task, seed)
             policy.reset(seed=seed, goal=config.task)
             predict.history.clear()
             actor.reset()
             if follower is not None:
                 follower.start_episode(seed, config.task)
-            state.update(tick=0, ticks=[], held=0, stall_tick=None, referee=None)
+            state.update(
+                tick=0, ticks=[], held=0, stall_tick=None, referee=None, missed=0, braked=0
+            )
             stale_mark = timed.stale_ticks
             if config.stall_at_s is not None:
                 state["stall_tick"] = round(config.stall_at_s * fps)
@@ -453,6 +479,7 @@ def _episode_record(state, config, seed, fps, actor, judged) -> dict[str, Any]:
         "ticks_without_action": sum(1 for t in ticks if not t.get("sent")),
         "ticks_link_stalled": state.get("stale_ticks", 0),
         "held_for_divergence": state["held"],
+        "braked_without_action": state["braked"],
         "stale_actions_dropped": actor.stale,
         "chunks": actor.chunks,
         "inference_ms_p50": pct(actor.inference_ms, 50),
@@ -478,15 +505,16 @@ def _report(config, episodes, robot, policy_meta, error) -> dict[str, Any]:
             "task": config.task,
             "robot": robot.name,
             "fps": float(robot.config.fps),
-            "policy": policy_meta or {},
-            "episodes": episodes,
             "success_rate": float(np.mean(judged)) if judged else None,
-            "latency_ms": latency,
+            "episodes_run": len(episodes),
             "latency_ms_p50": pct(latency, 50),
             "latency_ms_p99": pct(latency, 99),
             "divergence_rad_p99": pct(divergence, 99),
             "stall_stop_periods": max(stalls) if stalls else None,
             "error": error,
+            "policy": policy_meta or {},
+            "latency_ms": latency,  # every tick: the report's histogram
+            "episodes": episodes,
         }
     )
 

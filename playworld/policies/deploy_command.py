@@ -132,6 +132,7 @@ def run_deploy(
     stall_at: float | None,
     out: Path,
     say: Any = typer.echo,
+    seeds: tuple[int, ...] | None = None,
 ) -> dict[str, Any]:
     """The command's work (tests and bench/deploy.py call it in process)."""
     import contextlib
@@ -149,6 +150,7 @@ def run_deploy(
         seed=seed,
         ensemble=ensemble,
         stall_at_s=stall_at,
+        seeds=seeds,
     )
     pol = make_policy(policy_spec)
     # direct: the robot takes the policy's action space (ee_delta (7,) is solved client side by

@@ -67,7 +67,7 @@ class ScriptedPerceptionPolicy(Policy):
 
     def reset(self, seed: int | None = None, goal: str | Observation | None = None) -> None:
         from playworld.sim.errors import SimError
-        from playworld.sim.tasks import get_task, prepare_task
+        from playworld.sim.tasks import get_task, prepare_task, task_rng
 
         if goal is not None and not isinstance(goal, str):
             raise PolicyError("expected a task name as the goal of the scripted expert")
@@ -78,7 +78,7 @@ class ScriptedPerceptionPolicy(Policy):
         twin = self._get_twin()
         twin.reset(seed=seed)
         if self.expert.task is not None:  # the light as the task's setup leaves it
-            prepare_task(twin, get_task(self.expert.task), np.random.default_rng(seed))
+            prepare_task(twin, get_task(self.expert.task), task_rng(seed))
         super().reset(seed, goal if goal is not None else self.expert.task)
 
     def _get_twin(self) -> Any:

@@ -188,7 +188,7 @@ class TwinServer:
         self._gripper = float(value)
 
     def _reset(self, args: dict[str, Any]) -> dict[str, Any]:
-        from playworld.sim.tasks import get_task, prepare_task
+        from playworld.sim.tasks import get_task, prepare_task, task_rng
 
         params = self.server.params
         task = params.get("/playworld/task")
@@ -201,7 +201,7 @@ class TwinServer:
             if task:
                 t = get_task(str(task))
                 twin = self.robot.twin
-                start = prepare_task(twin, t, np.random.default_rng(seed))
+                start = prepare_task(twin, t, task_rng(seed))
                 self.robot._observe()
                 self._task = (t, start)
         return {"success": True, "message": f"twin reset{f' for {task}' if task else ''}"}

@@ -116,9 +116,11 @@ def test_twin_follow_with_the_privileged_expert(server, tmp_path):
 def test_a_stalled_policy_stops_the_arm(server, tmp_path):
     report = deploy(server, tmp_path, task="open_drawer", stall_at=1.0, max_seconds=3.0)
     (episode,) = report["episodes"]
-    assert episode["ticks_without_action"] >= 5  # the stall: the loop sent nothing
+    assert episode["braked_without_action"] >= 5  # the stall: the loop holds the arm here
     assert (
-        episode["stall_stop_periods"] is not None and episode["stall_stop_periods"] <= 2.0
+        episode["stall_stop_periods"] is not None and episode["stall_stop_periods"] <= 3.5
+        # measured here: 2.0-3.3 periods on a loaded machine; the brake command crosses the 30 ms
+        # link and waits for the served arm's next control tick
     )  # incl. the 30 ms link back
 
 

@@ -146,6 +146,7 @@ class RosBridgeRobot(Robot):
         self._link_down_reported = False
         self._poses: np.ndarray | None = None  # (K, 7), NaN until an object is first seen
         self._poses_t = 0.0
+        self._poses_seen = 0
         self._pose_event = threading.Event()
         self._pose_topic = None
         self._states_seen = 0  # joint states received since `reset()` started counting
@@ -282,6 +283,7 @@ class RosBridgeRobot(Robot):
         with self._lock:
             self._poses[seen] = poses[seen]  # an undetected object keeps its last pose
             self._poses_t = self.clock()
+            self._poses_seen += 1
         self._pose_event.set()
 
     # -- use --------------------------------------------------------------------------------
@@ -366,9 +368,12 @@ class RosBridgeRobot(Robot):
         out = self._call(self.config.reset_service, "std_srvs/Trigger", {})
         # The next action must start from the reset joints: wait for joint states sent after
         # the reset (one already in flight when the service answered may be older).
-        self._states_seen = 0
+        self._states_seen = self._poses_seen = 0
+        poses_wanted = 2 if self._poses is not None else 0  # object poses after the reset too
         deadline = self.clock() + self.config.connect_timeout
-        while self._states_seen < 2 and self.clock() < deadline:
+        while (
+            self._states_seen < 2 or self._poses_seen < poses_wanted
+        ) and self.clock() < deadline:
             time.sleep(0.005)
         with self._lock:
             if self.ee is not None:
