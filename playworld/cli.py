@@ -29,6 +29,7 @@ from playworld.collection.commands import autoplay_command, record_command
 from playworld.errors import PlayworldError
 from playworld.hardware.commands import robot_app
 from playworld.policies.commands import eval_command
+from playworld.policies.deploy_command import deploy_command
 from playworld.sim.commands import twin_app
 from playworld.viewer.commands import view_command
 
@@ -211,6 +212,7 @@ app.command("eval")(eval_command)
 app.command("record")(record_command)
 app.command("autoplay")(autoplay_command)
 app.command("view")(view_command)
+app.command("deploy")(deploy_command)
 
 
 @app.command("report")

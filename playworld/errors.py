@@ -47,3 +47,7 @@ def did_you_mean(name: str, options: list[str] | tuple[str, ...]) -> str:
 
 class PolicyError(PlayworldError):
     """A policy cannot be built, loaded or run as asked (a bad checkpoint folder, wrong features)."""
+
+
+class DeployError(PlayworldError):
+    """A deployment cannot start or had to stop (the policy does not fit the robot, a fault)."""

@@ -139,6 +139,12 @@ class SafetyGuard:
         self._estop = None
         self._prev_q = None
 
+    def forget_command(self) -> None:
+        """A new episode (the robot was reset): no previous command to hold or to rate-limit
+        from, and no action expected until the next one arrives. The e-stop stays as it is."""
+        self._prev_q = None
+        self._action_t = None
+
     @property
     def measured(self) -> np.ndarray | None:
         """The last measured joints (n,) rad (a copy), None before the first joint state."""

@@ -361,6 +361,7 @@ POLICIES: Registry[Policy] = Registry(
         "random": "playworld.policies.simple",
         "scripted": "playworld.policies.scripted",
         "replay": "playworld.policies.replay",
+        "scripted_perception": "playworld.policies.scripted_perception",
     },
 )
 

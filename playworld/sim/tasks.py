@@ -320,3 +320,9 @@ def goal_reached(goal: State, state: State, tol: float = 0.03) -> bool:
         and joints_ok
         and (_scalar(state, "light") > 0.5) == (_scalar(goal, "light") > 0.5)
     )
+
+
+def task_rng(seed: int | None) -> np.random.Generator:
+    """The generator `prepare_task` gets for an episode seed, the same in evaluation, the
+    served twin and deployments (so one seed sets up one scene everywhere)."""
+    return np.random.default_rng(None if seed is None else [int(seed), 1])

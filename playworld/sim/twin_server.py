@@ -6,13 +6,25 @@ It serves what a rosbridge robot profile (`configs/robots/rosbridge_panda.yaml`)
                 <camera topic>           sensor_msgs/CompressedImage  JPEG, at the camera's fps
     follows     <command_topic>          trajectory_msgs/JointTrajectory | std_msgs/Float64MultiArray
                 <gripper_topic>          std_msgs/Float64             opening 0..1
-    services    <reset_service>          std_srvs/Trigger             home the arm, new objects
+                <perception.topic>       geometry_msgs/PoseArray      object poses (perception.objects
+                                                                      order; all-zero: not detected),
+                                                                      `<topic>/names` std_msgs/String
+    services    <reset_service>          std_srvs/Trigger             home the arm, new objects; with
+                                                                      rosapi param /playworld/task set,
+                                                                      prepared for that task (seed:
+                                                                      /playworld/seed)
                 <estop_service>          std_srvs/SetBool             true latches, false releases
+                /playworld/task_success  std_srvs/Trigger             the task's predicate on the twin's
+                                                                      state now (the referee)
 
 The twin steps in real time at the profile's `fps` (its control rate); like a position-controlled arm it keeps going
 to the last commanded target, through its own `SafetyGuard` (the profile's limits). Commands that
 are malformed get a rosbridge status error; commands stamped older than `stale_after` seconds
-are refused.
+are refused. When commands stop (a stalled policy, a lost link) for `command_timeout_periods`
+control periods, the arm brakes where it is instead of finishing the way to the last target.
+
+Rehearsal: `network` (a `NetworkConfig`) delays and loses messages both ways; `pose_noise` (a
+`PoseNoise`) perturbs and drops object detections.
 """
 
 from __future__ import annotations
@@ -41,8 +53,13 @@ class TwinServer:
         twin: str | None = None,
         seed: int = 0,
         stale_after: float = 0.5,
+        network: Any = None,
+        pose_noise: Any = None,
+        command_timeout_periods: int = 2,
     ) -> None:
         from playworld.hardware.profiles import read_profile
+        from playworld.hardware.rosbridge.netem import NetworkConditions
+        from playworld.sim.perception import OBJECTS, PoseNoise
         from playworld.sim.robot import SimRobot, SimRobotConfig
 
         p = read_profile(profile)
@@ -78,7 +95,20 @@ class TwinServer:
         self.max_width = float(p.get("gripper_max_width", 0.08))
         self.command_type = p.get("command_type", "trajectory_msgs/JointTrajectory")
         self.stale_after = stale_after
-        self.server = RosBridgeServer(host=host, port=port)
+        self.network = (
+            NetworkConditions(network) if network is not None and network.active else None
+        )
+        self.server = RosBridgeServer(host=host, port=port, network=self.network)
+        perception = p.get("perception") or {}
+        self.perception_topic: str | None = perception.get("topic")
+        self.objects = tuple(perception.get("objects", OBJECTS))
+        self.perception_fps = float(perception.get("fps", p.get("fps", 10.0)))
+        self.pose_noise = pose_noise if pose_noise is not None else PoseNoise()
+        self._pose_rng = self.pose_noise.rng()
+        self.command_timeout_periods = int(command_timeout_periods)
+        self._quiet_ticks = 0  # control periods without a new command
+        self._task = None  # (Task, start state) after a reset with /playworld/task set
+        self.brakes = 0  # times the arm braked because commands stopped
         self._target: np.ndarray | None = None  # (7,) rad
         self._gripper: float | None = None
         self._commands = 0
@@ -101,6 +131,10 @@ class TwinServer:
             s.add_service(p["reset_service"], "std_srvs/Trigger", self._reset)
         if p.get("estop_service"):
             s.add_service(p["estop_service"], "std_srvs/SetBool", self._estop)
+        s.add_service("/playworld/task_success", "std_srvs/Trigger", self._task_success)
+        if self.perception_topic:
+            s.advertise(self.perception_topic, "geometry_msgs/PoseArray")
+            s.advertise(f"{self.perception_topic}/names", "std_msgs/String")
         s.start()
         self._thread = threading.Thread(target=self._run, name="twin-sim", daemon=True)
         self._thread.start()
@@ -145,6 +179,7 @@ class TwinServer:
             raise ValueError(f"refused a stale command stamped {time.time() - stamp:.2f} s ago")
         self._target = q  # NaN entries reach the guard, which refuses them
         self._commands += 1
+        self._quiet_ticks = 0
 
     def _on_gripper(self, msg: dict[str, Any], client: int) -> None:
         value = msg.get("data")
@@ -153,12 +188,31 @@ class TwinServer:
         self._gripper = float(value)
 
     def _reset(self, args: dict[str, Any]) -> dict[str, Any]:
-        with (
-            self.robot._lock
-        ):  # not between the simulation thread's read of the target and its step
+        from playworld.sim.tasks import get_task, prepare_task, task_rng
+
+        params = self.server.params
+        task = params.get("/playworld/task")
+        seed = params.get("/playworld/seed")
+        # not between the simulation thread's read of the target and its step
+        with self.robot._lock:
             self._target, self._gripper = None, None
-            self.robot.reset()
-        return {"success": True, "message": "twin reset"}
+            self.robot.reset(int(seed) if seed is not None else None)
+            self._task = None
+            if task:
+                t = get_task(str(task))
+                twin = self.robot.twin
+                start = prepare_task(twin, t, task_rng(seed))
+                self.robot._observe()
+                self._task = (t, start)
+        return {"success": True, "message": f"twin reset{f' for {task}' if task else ''}"}
+
+    def _task_success(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self._task is None:
+            return {"success": False, "message": "no task: set rosapi param /playworld/task, reset"}
+        task, start = self._task
+        with self.robot._lock:
+            now = self.robot.twin.get_state()
+        return {"success": bool(task.success(start, now)), "message": task.name}
 
     def _estop(self, args: dict[str, Any]) -> dict[str, Any]:
         if args.get("data", True):
@@ -179,6 +233,7 @@ class TwinServer:
             return
         self._started.set()
         dt = robot.twin.config.dt
+        pose_every = max(1, round(1.0 / (self.perception_fps * dt)))
         frame_every = {
             n: max(1, round(1.0 / (c.config.fps * dt))) for n, c in robot.cameras.items()
         }
@@ -187,10 +242,19 @@ class TwinServer:
             while not self._stop.is_set():
                 with robot._lock:
                     q, gripper = robot._joints()
+                    self._quiet_ticks += 1
+                    if (
+                        self._target is not None
+                        and self._quiet_ticks > self.command_timeout_periods
+                    ):
+                        self._target = None  # commands stopped: brake here, do not go on
+                        self.brakes += 1
                     target = self._target if self._target is not None else q
                     grip = self._gripper if self._gripper is not None else gripper
                     robot.send_action(np.concatenate([target, [grip]]))
                 self._publish_state()
+                if self.perception_topic and tick % pose_every == 0:
+                    self._publish_poses()
                 for name, cam in robot.cameras.items():
                     if tick % frame_every[name] == 0:
                         self._publish_image(name, cam)
@@ -215,6 +279,16 @@ class TwinServer:
             self.profile.get("joint_state_topic", "/joint_states"),
             messages.joint_state(names, positions, time.time()),
         )
+
+    def _publish_poses(self) -> None:
+        from playworld.sim.perception import object_poses
+
+        with self.robot._lock:
+            poses = object_poses(self.robot.twin, self.objects)
+        poses = self.pose_noise.apply(poses, self._pose_rng)
+        now = time.time()
+        self.server.publish(self.perception_topic, messages.pose_array(poses, now))
+        self.server.publish(f"{self.perception_topic}/names", {"data": ",".join(self.objects)})
 
     def _publish_image(self, name: str, cam: Any) -> None:
         import cv2

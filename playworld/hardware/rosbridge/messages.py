@@ -140,3 +140,41 @@ def joint_command(msg_type: str, names: Sequence[str], q: np.ndarray, t: float =
 def parse_joint_command(msg_type: str, msg: dict[str, Any], names: Sequence[str]) -> np.ndarray:
     """Joint targets (n,) in `names` order from a command message; bad messages raise ValueError."""
     return COMMAND_TYPES[msg_type][1](msg, names)
+
+
+def pose_array(poses: np.ndarray, t: float, frame_id: str = "world") -> dict[str, Any]:
+    """geometry_msgs/PoseArray from poses (K, 7) x y z qw qx qy qz; a row with NaN (not
+    detected) travels as an all-zero pose (a zero quaternion is no rotation: the mark of absence)."""
+    out = []
+    for p in np.asarray(poses, float):
+        if not np.all(np.isfinite(p)):
+            p = np.zeros(7)
+        out.append(
+            {
+                "position": {"x": float(p[0]), "y": float(p[1]), "z": float(p[2])},
+                "orientation": {
+                    "x": float(p[4]),
+                    "y": float(p[5]),
+                    "z": float(p[6]),
+                    "w": float(p[3]),
+                },
+            }
+        )
+    return {"header": header(t, frame_id), "poses": out}
+
+
+def parse_pose_array(msg: dict[str, Any], count: int) -> tuple[np.ndarray, float]:
+    """Poses (count, 7) float64 (NaN rows: not detected) and the stamp (s) of a PoseArray."""
+    poses = msg.get("poses")
+    if not isinstance(poses, list) or len(poses) != count:
+        found = len(poses) if isinstance(poses, list) else type(poses).__name__
+        raise ValueError(f"expected a PoseArray of {count} poses, found {found}")
+    out = np.empty((count, 7))
+    for i, p in enumerate(poses):
+        pos, q = p.get("position", {}), p.get("orientation", {})
+        out[i] = [_number(pos.get(k, 0.0)) for k in "xyz"] + [
+            _number(q.get(k, 0.0)) for k in "wxyz"
+        ]
+        if not np.linalg.norm(out[i, 3:]) > 0:
+            out[i] = np.nan
+    return out, stamp_to_float(msg.get("header", {}).get("stamp", {}))

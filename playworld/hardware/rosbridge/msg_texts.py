@@ -125,6 +125,13 @@ float64 w
 Point position
 Quaternion orientation
 """,
+    "geometry_msgs/PoseArray": """\
+# An array of poses with a header for global reference.
+
+Header header
+
+Pose[] poses
+""",
     "geometry_msgs/PoseStamped": """\
 # A Pose with reference coordinate frame and timestamp
 Header header

@@ -59,6 +59,12 @@ class RosBridgeRobotConfig(RobotConfig):
     connect_timeout: float = 5.0  # s, for the websocket and the first joint state
     reconnect_attempts: int = 5
     reconnect_delay: float = 0.5  # s before the first retry, doubled each time
+    #: Object poses from a tracker: {topic: geometry_msgs/PoseArray, objects: [names]} -> the
+    #: observation `object_poses` (K, 7) (x y z qw qx qy qz; the last detection of each object).
+    perception: dict[str, Any] | None = None
+    task_success_service: str | None = None  # std_srvs/Trigger: the far side judges a task
+    divergence_threshold: float = 0.1  # rad: twin-follow deployments hold beyond this
+    twin_profile: str = "sim_panda"  # the sim profile of this arm's twin (twin-follow mode)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -68,6 +74,21 @@ class RosBridgeRobotConfig(RobotConfig):
             )
         if not (0 < self.port < 65536):
             raise ConfigError(f"expected a TCP port 1..65535, found {self.port}")
+        p = self.perception
+        if p is not None and (
+            not isinstance(p, dict)
+            or not isinstance(p.get("topic"), str)
+            or not isinstance(p.get("objects"), list | tuple)
+            or not p["objects"]
+        ):
+            raise ConfigError(
+                f"expected perception as {{topic: /name, objects: [names]}} in the profile of "
+                f"{self.name!r}, found {p!r}"
+            )
+        if not self.divergence_threshold > 0:
+            raise ConfigError(
+                f"expected divergence_threshold > 0 rad, found {self.divergence_threshold}"
+            )
 
 
 class RosBridgeCamera(Camera):
@@ -123,7 +144,13 @@ class RosBridgeRobot(Robot):
         self._latest: tuple[np.ndarray, float, float] | None = None  # q, gripper, receive time
         self._state_event = threading.Event()
         self._link_down_reported = False
+        self._poses: np.ndarray | None = None  # (K, 7), NaN until an object is first seen
+        self._poses_t = 0.0
+        self._poses_seen = 0
+        self._pose_event = threading.Event()
+        self._pose_topic = None
         self._states_seen = 0  # joint states received since `reset()` started counting
+        self.state_stamp = 0.0  # header stamp (s, the robot's clock) of the latest joint state
         cams = {n: CAMERAS.config_from_dict(c) for n, c in config.cameras.items()}
         for n, c in cams.items():
             if not isinstance(c, RosBridgeCameraConfig):
@@ -142,6 +169,11 @@ class RosBridgeRobot(Robot):
             out["ee_pos"] = Feature((3,), "float32", units="m", names=("x", "y", "z"))
             out["ee_quat"] = Feature((4,), "float32", units="wxyz", names=("w", "x", "y", "z"))
         out["t"] = Feature((1,), "float64", kind="time", units="s")
+        if self.config.perception is not None:
+            names = tuple(self.config.perception["objects"])
+            out["object_poses"] = Feature(
+                (len(names), 7), "float32", units="m, wxyz (world)", names=names
+            )
         for name, cam in self.cameras.items():
             out[name] = cam.feature
         return out
@@ -181,6 +213,18 @@ class RosBridgeRobot(Robot):
                 f"expected sensor_msgs/JointState on {c.joint_state_topic} from {self.url} with "
                 f"joints {list(c.joints)}, found none within {c.connect_timeout:g} s"
             )
+        if c.perception is not None:
+            topic = c.perception["topic"]
+            self._poses = np.full((len(c.perception["objects"]), 7), np.nan)
+            self._pose_topic = roslibpy.Topic(ros, topic, "geometry_msgs/PoseArray")
+            self._pose_topic.subscribe(self._on_poses)
+            if not self._pose_event.wait(c.connect_timeout):
+                self._disconnect()
+                raise RobotConnectionError(
+                    f"expected geometry_msgs/PoseArray object poses on {topic} from {self.url} "
+                    f"(perception.topic of the profile), found none within "
+                    f"{c.connect_timeout:g} s; check the topic name"
+                )
         for cam in self.cameras.values():
             cam.ros = ros
             cam.connect()
@@ -192,7 +236,9 @@ class RosBridgeRobot(Robot):
             self._close_ros(self.ros)
         self.ros = None
         self._state_event.clear()
+        self._pose_event.clear()
         self._latest = None
+        self._pose_topic = None
 
     @staticmethod
     def _close_ros(ros: Any) -> None:
@@ -210,7 +256,7 @@ class RosBridgeRobot(Robot):
     def _on_joint_state(self, msg: dict[str, Any]) -> None:
         c = self.config
         try:
-            q, _ = messages.parse_joint_state(msg, c.joints)
+            q, stamp = messages.parse_joint_state(msg, c.joints)
             width = 0.0
             if c.gripper_joints:
                 width = float(messages.parse_joint_state(msg, c.gripper_joints)[0].sum())
@@ -222,9 +268,23 @@ class RosBridgeRobot(Robot):
         with self._lock:
             if self.guard.observe(q, now, gripper):
                 self._latest = (q, gripper, now)
+                self.state_stamp = stamp  # the robot's clock (s, header stamp): timing figures
                 self._states_seen += 1
                 self._link_down_reported = False
         self._state_event.set()
+
+    def _on_poses(self, msg: dict[str, Any]) -> None:
+        try:
+            poses, _ = messages.parse_pose_array(msg, len(self._poses))
+        except (ValueError, TypeError, AttributeError) as exc:
+            log.warning("ignoring object poses from %s: %s", self.url, exc)
+            return
+        seen = np.all(np.isfinite(poses), axis=1)
+        with self._lock:
+            self._poses[seen] = poses[seen]  # an undetected object keeps its last pose
+            self._poses_t = self.clock()
+            self._poses_seen += 1
+        self._pose_event.set()
 
     # -- use --------------------------------------------------------------------------------
     def get_observation(self) -> dict[str, np.ndarray]:
@@ -236,6 +296,9 @@ class RosBridgeRobot(Robot):
             "gripper": np.array([gripper], np.float32),
             "t": np.array([t]),
         }
+        if self._poses is not None:
+            with self._lock:
+                obs["object_poses"] = self._poses.astype(np.float32)
         if self.kinematics is not None:
             obs.update(self.ee_observation(q))
         for name, cam in self.cameras.items():
@@ -294,18 +357,29 @@ class RosBridgeRobot(Robot):
             raise RobotConnectionError(f"service {service} at {self.url} failed: {exc}") from None
 
     def reset(self) -> dict[str, Any]:
-        """Call the profile's reset service (std_srvs/Trigger); the ee target restarts."""
+        """Call the profile's reset service (std_srvs/Trigger); the ee target restarts.
+
+        The guard forgets the previous command first, so that no watchdog hold drives the arm
+        back to where it was before the reset. Not under the lock: roslibpy's reactor thread
+        takes it for every joint state, and it has to be free to deliver the service response.
+        """
+        with self._lock:
+            self.guard.forget_command()
         out = self._call(self.config.reset_service, "std_srvs/Trigger", {})
         # The next action must start from the reset joints: wait for joint states sent after
         # the reset (one already in flight when the service answered may be older).
-        self._states_seen = 0
+        self._states_seen = self._poses_seen = 0
+        poses_wanted = 2 if self._poses is not None else 0  # object poses after the reset too
         deadline = self.clock() + self.config.connect_timeout
-        while self._states_seen < 2 and self.clock() < deadline:
+        while (
+            self._states_seen < 2 or self._poses_seen < poses_wanted
+        ) and self.clock() < deadline:
             time.sleep(0.005)
         with self._lock:
             if self.ee is not None:
                 self.ee.reset()
             self.guard.release()  # the next move starts from the measured joints
+            self.guard.forget_command()
             self.last_command = None
         return out
 
@@ -319,6 +393,20 @@ class RosBridgeRobot(Robot):
         if self.config.estop_service and self.link_up:
             self._call(self.config.estop_service, "std_srvs/SetBool", {"data": False})
         super().release_estop()
+
+    def task_success(self) -> bool:
+        """Ask the far side's referee (the profile's `task_success_service`) whether the task
+        prepared at the last reset is done."""
+        values = self._call(self.config.task_success_service, "std_srvs/Trigger", {})
+        return bool(values.get("success"))
+
+    def set_param(self, name: str, value: Any) -> None:
+        """Set a parameter through rosapi (e.g. /playworld/task before a reset)."""
+        import json
+
+        self._call(
+            "/rosapi/set_param", "rosapi/SetParam", {"name": name, "value": json.dumps(value)}
+        )
 
     def probe(self, n: int = 10) -> dict[str, float]:
         """Latency of the link: median round trip (s) and the robot clock's offset (s).

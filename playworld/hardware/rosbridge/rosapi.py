@@ -26,6 +26,7 @@ BRIDGE_NODE = "/rosbridge_websocket"  # the node a ROS graph shows for rosbridge
 def install(server: Any) -> None:
     """Register rosapi's services on `server` (answered in its loop thread: they only read)."""
     params: dict[str, Any] = {}
+    server.params = params  # the server's own handlers read the parameters clients set
     services: dict[str, tuple[str, Callable[[Args], Args]]] = {
         "topics": ("Topics", lambda a: _topics(server)),
         "topics_for_type": ("TopicsForType", lambda a: _topics_for_type(server, a)),

@@ -24,6 +24,9 @@ client loses its oldest messages instead of stalling the others; a malformed mes
 not an object, unknown op, missing field, too large) is answered with a `status` error and the
 connection stays open. Text messages above `max_message_bytes` get a status error; above four
 times that the websocket itself closes the connection (code 1009).
+
+Rehearsal: `network=NetworkConditions(...)` (`netem.py`) delays every message both ways and loses
+topic messages, as a bad link would.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from typing import Any, NamedTuple
 
 from playworld.hardware.errors import HardwareError
 from playworld.hardware.rosbridge import msgdefs, rosapi
+from playworld.hardware.rosbridge.netem import NetworkConditions
 from playworld.hardware.rosbridge.relay import (
     Outgoing,
     ProtocolError,
@@ -93,6 +97,7 @@ class RosBridgeServer:
         queue_size: int = 64,
         service_timeout: float = 10.0,
         node_name: str = "/playworld",
+        network: NetworkConditions | None = None,
     ) -> None:
         self.host, self.requested_port = host, port
         self.port: int | None = None
@@ -100,6 +105,7 @@ class RosBridgeServer:
         self.queue_size = queue_size
         self.service_timeout = service_timeout
         self.node_name = node_name
+        self.network = network if network is not None and network.config.active else None
         self.topics: dict[str, str] = {}  # topic -> type, while anyone publishes or subscribes
         self.services: dict[str, str] = {}  # service -> type
         self._published: set[str] = set()  # topics this process publishes
@@ -232,22 +238,46 @@ class RosBridgeServer:
         client = _Client(next(self._ids), ws, asyncio.Queue(self.queue_size))
         self._clients[client.cid] = client
         writer = asyncio.create_task(self._writer(client))
+        inbox: asyncio.Queue | None = None
+        reader = None
+        if self.network is not None:  # incoming messages wait their delay in order
+            inbox = asyncio.Queue()
+            reader = asyncio.create_task(self._delayed_reader(client, inbox))
         try:
             async for raw in ws:
-                self._receive(client, raw)
+                if inbox is None:
+                    self._receive(client, raw)
+                else:
+                    inbox.put_nowait((self._loop.time() + self.network.delay(), raw))
         except Exception as exc:  # connection errors end this client only
             log.debug("client %d closed: %s", client.cid, exc)
         finally:
             writer.cancel()
+            if reader is not None:
+                reader.cancel()
             self._forget(client)
 
     async def _writer(self, client: _Client) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            text = await client.queue.get()
+            due, text = await client.queue.get()
+            wait = due - loop.time()
+            if wait > 0:  # network rehearsal: FIFO, so a late message holds back the rest
+                await asyncio.sleep(wait)
             try:
                 await client.ws.send(text)
             except Exception:
                 return
+
+    async def _delayed_reader(self, client: _Client, inbox: asyncio.Queue) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due, raw = await inbox.get()
+            wait = due - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if client.cid in self._clients:
+                self._receive(client, raw, lossy=True)
 
     def _forget(self, client: _Client) -> None:
         self._clients.pop(client.cid, None)
@@ -273,13 +303,20 @@ class RosBridgeServer:
 
     def _send(self, client: _Client, text: str | bytes) -> None:
         """Queue `text` for `client`; a full queue drops its oldest message (never blocks)."""
+        due = 0.0 if self.network is None else self._loop.time() + self.network.delay()
         if client.queue.full():
             try:
                 client.queue.get_nowait()
                 client.dropped += 1
             except asyncio.QueueEmpty:
                 pass
-        client.queue.put_nowait(text)
+        client.queue.put_nowait((due, text))
+
+    def _send_topic(self, client: _Client, text: str | bytes) -> None:
+        """A topic message for `client`: lost at the rehearsal's drop ratio, else `_send`."""
+        if self.network is not None and self.network.lose():
+            return
+        self._send(client, text)
 
     def _send_json(self, client: _Client, message: dict[str, Any]) -> None:
         self._send(client, json.dumps(message, separators=(",", ":")))
@@ -299,7 +336,7 @@ class RosBridgeServer:
                 sub.offer(out)
 
     # -- ops ------------------------------------------------------------------------------------
-    def _receive(self, client: _Client, raw: str | bytes) -> None:
+    def _receive(self, client: _Client, raw: str | bytes, lossy: bool = False) -> None:
         op_id = None
         try:
             if isinstance(raw, bytes):
@@ -321,6 +358,8 @@ class RosBridgeServer:
             handler = self._OPS.get(op) if isinstance(op, str) else None
             if handler is None:
                 raise ProtocolError(f"expected an op among {sorted(self._OPS)}, found {op!r}")
+            if lossy and op == "publish" and self.network.lose():
+                return  # lost on the way in
             handler(self, client, message)
         except ProtocolError as exc:
             self._status(client, str(exc), op_id)
@@ -402,7 +441,7 @@ class RosBridgeServer:
             self.topics[topic] = msg_type
         sub = client.subs.get(topic)
         if sub is None:
-            sub = client.subs[topic] = Subscription(spelled, partial(self._send, client))
+            sub = client.subs[topic] = Subscription(spelled, partial(self._send_topic, client))
         sub.add(str(m.get("id")), options)
 
     def _op_unsubscribe(self, client: _Client, m: dict[str, Any]) -> None:
