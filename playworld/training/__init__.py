@@ -11,24 +11,31 @@ JSON-native ``config`` dict and ``from_config(config)``, registered by name with
 Run configs load from YAML (`load_yaml`, `apply_overrides`). See `loop` for resume semantics.
 """
 
-from playworld.training.checkpoint import load_model, read_config, resolve_checkpoint
-from playworld.training.config import TrainConfig, apply_overrides, build_dataclass, load_yaml
-from playworld.training.loop import TrainingDivergedError, TrainResult, train
-from playworld.training.registry import MODELS, Trainable, model_class, register_model
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "MODELS",
-    "TrainConfig",
-    "TrainResult",
-    "Trainable",
-    "TrainingDivergedError",
-    "apply_overrides",
-    "build_dataclass",
-    "load_model",
-    "load_yaml",
-    "model_class",
-    "read_config",
-    "register_model",
-    "resolve_checkpoint",
-    "train",
-]
+# torch costs seconds to import: the CLI imports this package (its `train` sub-app) eagerly, so
+# names resolve on first use.
+_WHERE = {
+    "load_model": "checkpoint",
+    "read_config": "checkpoint",
+    "resolve_checkpoint": "checkpoint",
+    "TrainConfig": "config",
+    "apply_overrides": "config",
+    "build_dataclass": "config",
+    "load_yaml": "config",
+    "TrainingDivergedError": "loop",
+    "TrainResult": "loop",
+    "train": "loop",
+    "MODELS": "registry",
+    "Trainable": "registry",
+    "model_class": "registry",
+    "register_model": "registry",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"playworld.training.{_WHERE[name]}"), name)

@@ -29,12 +29,13 @@ PRECISIONS = ("no", "bf16", "fp16")
 class TrainConfig:
     """Everything the loop needs besides the model and the data.
 
-    steps: optimiser steps in all (the learning-rate schedule spans them); minutes: a wall-clock
-    budget that ends the run early (0: none; the schedule is unchanged). lr with ``warmup_steps``
-    of linear warm-up, then ``schedule``. ``grad_clip``: max global grad norm (0: off).
-    ``ema_decay``: 0 turns EMA off. ``diverge_factor``: a loss above this many times its running
-    mean (after ``warmup_steps``), or a non-finite one, stops the run. ``device``: ``auto`` (what
-    accelerate picks), ``cpu`` or ``cuda``. Intervals are in steps (0: only at the end).
+        steps: optimiser steps in all (the learning-rate schedule spans them); minutes: a wall-clock
+        budget that ends the run early (0: none; the schedule is unchanged). lr with ``warmup_steps``
+        of linear warm-up, then ``schedule``. ``grad_clip``: max global grad norm (0: off).
+        ``ema_decay``: 0 turns EMA off. ``diverge_factor``: a loss above this many times its running
+        mean (after ``warmup_steps``), or a non-finite one, stops the run. ``device``: ``auto`` (what
+        accelerate picks), ``cpu`` or ``cuda``. ``threads``: torch CPU threads (0: torch's default;
+    1 is faster on a machine loaded by other work). Intervals are in steps (0: only at the end).
     """
 
     steps: int = 1000
@@ -54,6 +55,7 @@ class TrainConfig:
     num_workers: int = 0
     diverge_factor: float = 100.0
     device: str = "auto"
+    threads: int = 0
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -78,7 +80,14 @@ class TrainConfig:
             raise ConfigError(f"train.device must be auto, cpu or cuda, got {self.device!r}")
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(f"train.ema_decay must be in [0, 1), got {self.ema_decay}")
-        for name in ("warmup_steps", "log_every", "checkpoint_every", "num_workers", "minutes"):
+        for name in (
+            "warmup_steps",
+            "log_every",
+            "checkpoint_every",
+            "num_workers",
+            "minutes",
+            "threads",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if self.grad_clip < 0 or self.diverge_factor <= 1 or self.keep_checkpoints < 1:
@@ -141,5 +150,10 @@ def apply_overrides(config: Mapping[str, Any], overrides: Sequence[str]) -> dict
             value = yaml.safe_load(raw)
         except yaml.YAMLError:
             value = raw
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         out.setdefault(section, {})[name] = value
     return out

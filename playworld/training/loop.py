@@ -122,6 +122,8 @@ def train(
         raise ConfigError("train.device is cuda but no GPU is visible; use auto or cpu")
     accelerator = Accelerator(cpu=config.device == "cpu", mixed_precision=config.mixed_precision)
     set_seed(config.seed)
+    if config.threads:
+        torch.set_num_threads(config.threads)
     run = {**dict(run_config or {}), "train": config.to_dict()}
 
     params = [p for p in model.parameters() if p.requires_grad]
@@ -155,6 +157,9 @@ def train(
         batch_sampler=sampler,
         num_workers=config.num_workers,
         collate_fn=getattr(dataset, "collate", None),
+        # its own generator: a DataLoader iterator draws a base seed, which must not shift the
+        # global torch RNG (the model's noise) between an uninterrupted and a resumed run
+        generator=torch.Generator().manual_seed(config.seed + step),
     )
     model, optimizer = accelerator.prepare(model, optimizer)
     if accelerator.num_processes > 1:
@@ -170,7 +175,7 @@ def train(
         trainer = {
             "step": step,
             "running_loss": running,
-            "scheduler": {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"},
+            "scheduler": scheduler.state_dict(),  # JSON-native: step counts, lrs, lambda state
             "ema_updates": ema.num_updates if ema else 0,
             "data": {
                 "num_samples": len(dataset),

@@ -1,3 +1,11 @@
-"""Action-conditioned world models trained on play stores (see README)."""
+"""Action-conditioned world models trained on play stores.
 
-from playworld.world_models import state  # noqa: F401  (registers the state models)
+    state/      chunk diffusion over future states + deterministic baselines (one-step, chunk MLP)
+    frames/     DIAMOND-style next-frame diffusion (EDM, UNet, past frames + actions)
+    build       run config -> fitted model + data -> `train_world_model` (the shared loop)
+    imagine     `imagine(model, history, actions)`, `WorldModelEnv` (reset / step)
+    score       errors vs horizon on held-out episodes against the recorded twin states
+    commands    `playworld train world-model`, `playworld imagine`, `playworld score`
+
+Importing `playworld.world_models.build` registers every model kind for checkpoint loading.
+"""
