@@ -12,6 +12,7 @@ Overrides are ``section.key=value`` strings; the value is parsed as YAML (``1e-3
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
@@ -151,9 +152,7 @@ def apply_overrides(config: Mapping[str, Any], overrides: Sequence[str]) -> dict
         except yaml.YAMLError:
             value = raw
         if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
-            try:
+            with contextlib.suppress(ValueError):
                 value = float(value)
-            except ValueError:
-                pass
         out.setdefault(section, {})[name] = value
     return out

@@ -13,8 +13,8 @@ import torch
 
 from playworld.errors import ConfigError
 from playworld.training import (
-    TrainConfig,
     Trainable,
+    TrainConfig,
     TrainingDivergedError,
     apply_overrides,
     load_model,
