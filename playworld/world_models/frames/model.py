@@ -11,7 +11,9 @@ output), which makes a training step several times cheaper at 64x64 on a CPU; ``
 ``channels: [64, 64, 64, 64]``, ``blocks: 2`` is DIAMOND's own network size. ``predict_delta``
 (default on): the diffusion runs over the *change* from the last frame, scaled by
 ``delta_gain`` so that its spread matches EDM's ``sigma_data``; "nothing moves" is then the
-zero sample and capacity goes to what moves.
+zero sample and capacity goes to what moves. ``action_planes`` (default on): the normalised
+actions also enter the UNet's input as constant planes, so the first convolution can tie an
+action to the pixels it moves (the embedding path alone learns that slowly on a CPU budget).
 
 Frames: uint8 (…, H, W, 3) outside, float in [-1, 1] channels-first inside.
 """
@@ -51,6 +53,7 @@ class FrameModelConfig:
     sigma_max: float = 5.0
     sample_steps: int = 3
     predict_delta: bool = True
+    action_planes: bool = True
     action_dim: int = 0
     normalizer: dict[str, Any] | None = None
     delta_gain: float = 1.0
@@ -107,7 +110,8 @@ class FrameDiffusion(Trainable):
         self.action_emb = torch.nn.Linear(k * config.action_dim, e)
         self.cond = torch.nn.Sequential(torch.nn.SiLU(), torch.nn.Linear(e, e), torch.nn.SiLU())
         p2 = config.patch**2
-        self.unet = UNet((3 + 3 * k) * p2, 3 * p2, config.channels, config.blocks, e)
+        planes = k * config.action_dim if config.action_planes else 0
+        self.unet = UNet((3 + 3 * k) * p2 + planes, 3 * p2, config.channels, config.blocks, e)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -127,11 +131,14 @@ class FrameDiffusion(Trainable):
         cond_frames = past.flatten(1, 2)  # (B, 3K, H, W)
         a = self.normalizer.normalize(self.cfg.action_key, actions).flatten(1)
         a_emb = self.action_emb(a)
+        p = self.cfg.patch
 
         def net(x: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
             emb = self.cond(self.noise_emb(c_noise.reshape(b)) + a_emb)
-            p = self.cfg.patch
             h = torch.nn.functional.pixel_unshuffle(torch.cat([x, cond_frames], dim=1), p)
+            if self.cfg.action_planes:  # actions as constant input planes, beside the embedding
+                planes = a.to(h.dtype)[:, :, None, None].expand(-1, -1, *h.shape[2:])
+                h = torch.cat([h, planes], dim=1)
             return torch.nn.functional.pixel_shuffle(self.unet(h, emb), p)
 
         return net
