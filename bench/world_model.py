@@ -63,7 +63,9 @@ def gen_data(root: Path, quick: bool) -> tuple[str, str]:
         BUDGETS["state_data_steps"][i],
         workers=2,
     )
-    cfg = AutoplayConfig(seed=1, noise=0.2, cameras=("front",), height=64, width=64)
+    # more action noise than the state data: motion the past frames cannot foretell, so that
+    # the frame model must read its actions (frame_action_sensitivity)
+    cfg = AutoplayConfig(seed=1, noise=0.3, cameras=("front",), height=64, width=64)
     autoplay_parallel(front, cfg, BUDGETS["frame_data_steps"][i], workers=2)
     return str(state), str(front)
 

@@ -125,11 +125,6 @@ def test_resume_after_interrupt_reproduces_the_loss_curve(tmp_path: Path) -> Non
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
-    class Spiky(Pairs):
-        def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-            item = super().__getitem__(i)
-            return item
-
     data = Pairs()
     torch.manual_seed(0)
     steps_seen: list[int] = []
