@@ -32,7 +32,7 @@ def main() -> None:
         autoplay(store, AutoplayConfig(seed=0, noise=0.2, cameras=()), 2000)
 
     # 2. a run config (the same YAML the CLI reads), with overrides
-    run = load_yaml("configs/world_models/state_diffusion.yaml")
+    run = load_yaml(Path(__file__).parents[1] / "configs/world_models/state_diffusion.yaml")
     run = apply_overrides(run, [f"train.steps={args.steps}", "train.checkpoint_every=200"])
     result = train_world_model(run, str(store), out / "model", resume=(out / "model").exists())
     print(f"trained to step {result.step}: {result.samples_per_s:.0f} samples/s")

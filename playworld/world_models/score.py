@@ -117,14 +117,14 @@ def write_report(result: dict[str, Any], out: str | Path) -> list[str]:
 
 def table_lines(result: dict[str, Any]) -> list[str]:
     hs = result["horizons"]
-    head = f"{'metric':<22}" + "".join(f"{'h=' + str(h):>10}" for h in hs)
+    head = f"{'metric':<24}" + "".join(f"{'h=' + str(h):>10}" for h in hs)
     lines = [f"{result['kind']} on {result.get('starts', '?')} held-out starts", head]
     for name in ("rmse", "crps", "rmse_per_sample", "psnr", "psnr_copy"):
         block = result.get(name)
         if not block:
             continue
         for group, values in block.items():
-            lines.append(f"{name + ' ' + group:<22}" + "".join(f"{v:>10.4f}" for v in values))
+            lines.append(f"{name + ' ' + group:<24}" + "".join(f"{v:>10.4f}" for v in values))
     for key in ("frame_err_vs_copy", "frame_action_sensitivity"):
         if key in result:
             lines.append(f"{key}: {result[key]:.4f}")
