@@ -60,7 +60,9 @@ def score_frames(
         needs={cfg.camera: "the frame model's camera", cfg.action_key: "the frame model's actions"},
     )
     idx = np.arange(len(one))
-    idx = np.sort(rng.choice(idx, min(one_step_starts, len(idx)), replace=False))
+    # random order, not sorted: a batch then mixes episodes and moments, so actions shuffled
+    # within it are other actions, not the near-identical ones of neighbouring windows
+    idx = rng.choice(idx, min(one_step_starts, len(idx)), replace=False)
     se_model = se_copy = se_shuf = 0.0
     count = 0
     for i in range(0, len(idx), batch_size):
@@ -70,7 +72,7 @@ def score_frames(
         last = frames[:, k - 1].float()
         mask = ((truth - last).abs().amax(-1, keepdim=True) > MOVING).expand_as(truth)
         pred = _uint8(model.predict_next(past, actions, steps=steps, generator=g))
-        perm = torch.roll(torch.randperm(len(actions), generator=g), 1)
+        perm = torch.roll(torch.arange(len(actions)), 1)  # every window gets another's actions
         shuffled = _uint8(model.predict_next(past, actions[perm], steps=steps, generator=g))
         se_model += float(((pred - truth) ** 2)[mask].sum())
         se_copy += float(((last - truth) ** 2)[mask].sum())
