@@ -10,6 +10,9 @@
     playworld store export --format mcap|lerobot PATH OUT [--episode N]
     playworld view PATH [--episode N | --episodes A:B] [--web] [--save FILE.rrd]
     playworld store import --format lerobot|diffusion-policy|robomimic SRC OUT
+    playworld train world-model --config FILE --store STORE --out DIR [--steps N] [--minutes M]
+    playworld imagine --model DIR --store STORE --episode E [--start T] [--steps N] --out DIR
+    playworld score --model DIR --store STORE [--split val]
 
 A package adds its commands as a typer sub-app: define ``app = typer.Typer(...)`` next to the
 code it drives and add one line to `SUBAPPS` below. User errors (`PlayworldError`, and OS errors
@@ -31,7 +34,13 @@ from playworld.hardware.commands import robot_app
 from playworld.policies.commands import eval_command
 from playworld.policies.deploy_command import deploy_command
 from playworld.sim.commands import twin_app
+from playworld.training.commands import train_app
 from playworld.viewer.commands import view_command
+from playworld.world_models.commands import (
+    imagine_command,
+    score_command,
+    train_world_model_command,
+)
 
 app = typer.Typer(
     name="playworld",
@@ -43,7 +52,12 @@ app = typer.Typer(
 store_app = typer.Typer(help="Inspect and maintain play stores.", no_args_is_help=True)
 
 # name -> sub-app; later packages add theirs here (e.g. "sim": playworld.sim.cli.app).
-SUBAPPS: dict[str, typer.Typer] = {"store": store_app, "twin": twin_app, "robot": robot_app}
+SUBAPPS: dict[str, typer.Typer] = {
+    "store": store_app,
+    "twin": twin_app,
+    "robot": robot_app,
+    "train": train_app,
+}
 
 
 def _version(value: bool) -> None:
@@ -213,6 +227,10 @@ app.command("record")(record_command)
 app.command("autoplay")(autoplay_command)
 app.command("view")(view_command)
 app.command("deploy")(deploy_command)
+
+train_app.command("world-model")(train_world_model_command)
+app.command("imagine")(imagine_command)
+app.command("score")(score_command)
 
 
 @app.command("report")
