@@ -361,6 +361,8 @@ POLICIES: Registry[Policy] = Registry(
         "random": "playworld.policies.simple",
         "scripted": "playworld.policies.scripted",
         "replay": "playworld.policies.replay",
+        "gcbc": "playworld.policies.gcbc",
+        "play-lmp": "playworld.policies.play_lmp",
     },
 )
 
