@@ -20,8 +20,10 @@ from playworld.hardware.errors import ConfigError, HardwareError, NotConnectedEr
 from playworld.hardware.guard import Command, SafetyGuard
 from playworld.hardware.robot import ROBOTS, Robot, RobotConfig
 from playworld.hardware.teleop import ACTION_NAMES
+from playworld.sim.state import STATE_LAYOUT
 
 FINGER_OPENING = 0.08  # m, gripper width at opening 1.0
+_STATE_SLICES = STATE_LAYOUT.slices
 ACTION_SPACES = ("joint_pos", "ee_delta")
 
 
@@ -48,6 +50,24 @@ class SimRobotConfig(RobotConfig):
             )
         if len(self.joints) != 7:
             raise ConfigError(f"expected the Panda's 7 joints, found {len(self.joints)}")
+
+
+def privileged_features() -> dict[str, Feature]:
+    """What only the twin knows: `state` (40,) f64 and `keypoints` (K, 3) f32 m, world frame.
+
+    A policy reading these cannot run on a real arm (`Feature.privileged`).
+    """
+    from playworld.sim.scene import KEYPOINTS
+    from playworld.sim.state import STATE_LAYOUT
+
+    return {
+        "state": Feature(
+            (STATE_LAYOUT.size,), "float64", names=tuple(STATE_LAYOUT.names), privileged=True
+        ),
+        "keypoints": Feature(
+            (len(KEYPOINTS), 3), "float32", units="m, world", names=KEYPOINTS, privileged=True
+        ),
+    }
 
 
 class SimCamera(Camera):
@@ -90,7 +110,10 @@ class SimRobot(Robot):
     full twin state and the keypoint sites."""
 
     def __init__(self, config: SimRobotConfig) -> None:
-        super().__init__(SafetyGuard(config.guard))
+        # No watchdog thread: the guard reads the simulation clock, which only `send_action`
+        # advances, so between commands nothing can go stale. (A thread waking every 20 ms to
+        # take the robot's lock cost evaluation ~10% of its steps in lock hand-overs.)
+        super().__init__(SafetyGuard(config.guard), watchdog_period=None)
         self.config = config
         self.name = config.name
         self.twin = None
@@ -105,24 +128,12 @@ class SimRobot(Robot):
 
     @property
     def observation_features(self) -> dict[str, Feature]:
-        from playworld.sim.scene import KEYPOINTS
-        from playworld.sim.state import STATE_LAYOUT
-
         out = {
             "joint_pos": Feature((7,), "float32", units="rad", names=self.config.joints),
             "gripper": Feature((1,), "float32", units="0..1 open"),
             "ee_pos": Feature((3,), "float32", units="m", names=("x", "y", "z")),
             "ee_quat": Feature((4,), "float32", units="wxyz", names=("w", "x", "y", "z")),
-            # What only the twin knows: a policy reading these cannot run on a real arm.
-            "state": Feature(
-                (STATE_LAYOUT.size,),
-                "float64",
-                names=tuple(STATE_LAYOUT.names),
-                privileged=True,
-            ),
-            "keypoints": Feature(
-                (len(KEYPOINTS), 3), "float32", units="m, world", names=KEYPOINTS, privileged=True
-            ),
+            **privileged_features(),
             "t": Feature((1,), "float64", kind="time", units="s"),
         }
         for name, cam in self.cameras.items():
@@ -180,16 +191,19 @@ class SimRobot(Robot):
         self._require_connected()
         with self._lock:
             tw = self.twin
-            pos, quat = tw.ee_pose()
-            q, gripper = self._joints()
+            # The state vector holds the joints, finger width and end-effector pose already:
+            # one gather per step instead of three reads of the same MuJoCo data.
+            state = tw.get_state()
+            sl = _STATE_SLICES
+            width = float(state[sl["gripper_width"]][0])
             obs = {
-                "joint_pos": q.astype(np.float32),
-                "gripper": np.array([gripper], np.float32),
-                "ee_pos": pos.astype(np.float32),
-                "ee_quat": quat.astype(np.float32),
-                "state": tw.get_state(),
+                "joint_pos": state[sl["arm_qpos"]].astype(np.float32),
+                "gripper": np.array([min(max(width / FINGER_OPENING, 0.0), 1.0)], np.float32),
+                "ee_pos": state[sl["ee_pos"]].astype(np.float32),
+                "ee_quat": state[sl["ee_quat"]].astype(np.float32),
+                "state": state,
                 "keypoints": tw.keypoints().astype(np.float32),
-                "t": np.array([self.clock()]),
+                "t": np.array([float(tw.data.time)]),
             }
             for name, cam in self.cameras.items():
                 obs[name] = cam.read().image
@@ -208,7 +222,7 @@ class SimRobot(Robot):
         tw = self.twin
         q = tw.data.qpos[tw.arm_qadr].copy()
         width = float(tw.data.qpos[tw.finger_qadr].sum())
-        return q, float(np.clip(width / FINGER_OPENING, 0.0, 1.0))
+        return q, min(max(width / FINGER_OPENING, 0.0), 1.0)
 
     def _observe(self) -> None:
         q, gripper = self._joints()
