@@ -6,6 +6,9 @@
     playworld store repair PATH
     playworld store merge A B -o OUT
     playworld store drop PATH --episode N [-o OUT]
+    playworld train world-model --config FILE --store STORE --out DIR [--steps N] [--minutes M]
+    playworld imagine --model DIR --store STORE --episode E [--start T] [--steps N] --out DIR
+    playworld score --model DIR --store STORE [--split val]
 
 A package adds its commands as a typer sub-app: define ``app = typer.Typer(...)`` next to the
 code it drives and add one line to `SUBAPPS` below. User errors (`PlayworldError`, and OS errors
@@ -26,6 +29,12 @@ from playworld.errors import PlayworldError
 from playworld.hardware.commands import robot_app
 from playworld.policies.commands import eval_command
 from playworld.sim.commands import twin_app
+from playworld.training.commands import train_app
+from playworld.world_models.commands import (
+    imagine_command,
+    score_command,
+    train_world_model_command,
+)
 
 app = typer.Typer(
     name="playworld",
@@ -37,7 +46,12 @@ app = typer.Typer(
 store_app = typer.Typer(help="Inspect and maintain play stores.", no_args_is_help=True)
 
 # name -> sub-app; later packages add theirs here (e.g. "sim": playworld.sim.cli.app).
-SUBAPPS: dict[str, typer.Typer] = {"store": store_app, "twin": twin_app, "robot": robot_app}
+SUBAPPS: dict[str, typer.Typer] = {
+    "store": store_app,
+    "twin": twin_app,
+    "robot": robot_app,
+    "train": train_app,
+}
 
 
 def _version(value: bool) -> None:
@@ -180,6 +194,9 @@ for _name, _sub in SUBAPPS.items():
 app.command("eval")(eval_command)
 app.command("record")(record_command)
 app.command("autoplay")(autoplay_command)
+train_app.command("world-model")(train_world_model_command)
+app.command("imagine")(imagine_command)
+app.command("score")(score_command)
 
 
 def main(argv: list[str] | None = None) -> None:
