@@ -27,7 +27,7 @@ import playworld
 from playworld.collection.commands import autoplay_command, record_command
 from playworld.errors import PlayworldError
 from playworld.hardware.commands import robot_app
-from playworld.policies.commands import eval_command
+from playworld.policies.commands import eval_command, train_policy_command
 from playworld.sim.commands import twin_app
 from playworld.training.commands import train_app
 from playworld.world_models.commands import (
@@ -195,6 +195,7 @@ app.command("eval")(eval_command)
 app.command("record")(record_command)
 app.command("autoplay")(autoplay_command)
 train_app.command("world-model")(train_world_model_command)
+train_app.command("policy")(train_policy_command)
 app.command("imagine")(imagine_command)
 app.command("score")(score_command)
 

@@ -22,6 +22,8 @@ from playworld.features import Feature
 from playworld.policies.base import Observation, Policy, PolicyConfig
 from playworld.policies.hindsight import HindsightConfig, HindsightWindows, feature_dims
 
+#: torch threads of a process that builds one of these policies (evaluation workers, deploy).
+ACT_THREADS = 1
 #: Normalised inputs are clipped to this many standard deviations (a state far outside play).
 INPUT_CLIP = 10.0
 
@@ -77,6 +79,8 @@ class GoalPolicy(Policy):
 
     config_class = GoalPolicyConfig
     net_class: type[nn.Module]
+    #: Evaluation resets it with a goal observation (`goals="expert"`), not a task name.
+    goal_conditioned = True
     #: The training loop's settings for this policy (`playworld.policies.train`).
     train_defaults: dict[str, Any] = {}
 
@@ -96,6 +100,9 @@ class GoalPolicy(Policy):
         self.model = self.net_class(c, self.obs_dim, self.goal_dim, self.action_dim)
         self._goal: dict[str, np.ndarray] | None = None
         self.generator = torch.Generator().manual_seed(0)
+        # One action at batch 1 gains nothing from intra-op threads, and on shared cores the
+        # extra threads spin (GCBC act: ~1 ms alone, tens of ms with 2 threads at load ~15).
+        torch.set_num_threads(ACT_THREADS)
 
     def reset(self, seed: int | None = None, goal: str | Observation | None = None) -> None:
         super().reset(seed, goal)

@@ -82,16 +82,25 @@ def logistic_mixture_sample(
     return (mu + s * (torch.log(v) - torch.log1p(-v))).clamp(-1.0, 1.0)
 
 
-def logistic_mixture_mode(logits: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
-    """The mean (..., A) of each dimension's heaviest component, clamped to [-1, 1]."""
-    k = torch.argmax(logits, dim=-1, keepdim=True)
-    return means.gather(-1, k).squeeze(-1).clamp(-1.0, 1.0)
+def logistic_mixture_mode(
+    logits: torch.Tensor, means: torch.Tensor, log_scales: torch.Tensor, bins: int = 256
+) -> torch.Tensor:
+    """The most probable of the `bins` grid values of each dimension: (..., A) in [-1, 1].
+
+    Not the heaviest component's mean: a broad component can hold most of the weight while an
+    edge bin (the gripper's open or closed) holds most of the probability.
+    """
+    grid = torch.linspace(-1.0, 1.0, bins, dtype=means.dtype, device=means.device)  # (N,)
+    shape = (bins, *means.shape[:-1])  # (N, ..., A)
+    x = grid.view(bins, *([1] * (means.dim() - 1))).expand(shape)
+    lp = logistic_mixture_log_prob(x, logits[None], means[None], log_scales[None], bins)
+    return grid[lp.argmax(0)]
 
 
 class LogisticMixtureHead(nn.Module):
     """Features (..., F) -> mixture parameters for an action (A,): logits, means, log scales,
-    each (..., A, K). `loss` is the negative log-likelihood per action, `act` draws or takes the
-    mode."""
+    each (..., A, K). `nll` is the negative log-likelihood per action, `act` draws or takes the
+    most probable bin."""
 
     def __init__(self, in_features: int, action_dim: int, mixtures: int = 10, bins: int = 256):
         super().__init__()
@@ -114,4 +123,4 @@ class LogisticMixtureHead(nn.Module):
         logits, means, log_scales = self(h)
         if sample:
             return logistic_mixture_sample(logits, means, log_scales, generator)
-        return logistic_mixture_mode(logits, means)
+        return logistic_mixture_mode(logits, means, log_scales, self.bins)
