@@ -325,9 +325,8 @@ def evaluate(
     Returns `{"policy", "tasks": {name: {"success_rate", "ci95", "episodes", "successes",
     "mean_length", "lengths", "videos"}}, "overall": {...}, "seed", "workers", "elapsed_s"}`.
     """
-    from playworld.sim.tasks import TASKS, resolve_tasks
-
     from playworld.collection.goals import check_goal_mode
+    from playworld.sim.tasks import TASKS, resolve_tasks
 
     names = resolve_tasks(tasks)
     _check_counts(episodes=episodes, workers=workers, max_steps=max_steps)
