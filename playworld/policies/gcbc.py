@@ -21,7 +21,13 @@ from torch import nn
 from playworld.datasets import Normalizer
 from playworld.errors import ConfigError
 from playworld.policies.base import POLICIES, Observation
-from playworld.policies.goal import GoalPolicy, GoalPolicyConfig, flat_inputs
+from playworld.policies.goal import (
+    GoalPolicy,
+    GoalPolicyConfig,
+    flat_inputs,
+    goal_inputs,
+    goal_width,
+)
 from playworld.policies.mixture import LogisticMixtureHead
 
 
@@ -57,11 +63,11 @@ class GCBCNet(nn.Module):
     def __init__(self, config: GCBCConfig, obs_dim: int, goal_dim: int, action_dim: int):
         super().__init__()
         self.config = config
-        self.trunk = mlp(obs_dim + goal_dim, config.hidden, config.layers)
+        self.trunk = mlp(obs_dim + goal_width(config, goal_dim), config.hidden, config.layers)
         self.head = LogisticMixtureHead(config.hidden, action_dim, config.mixtures, config.bins)
 
     def features(self, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        return self.trunk(torch.cat([obs, goal], -1))
+        return self.trunk(torch.cat([obs, goal_inputs(self.config, obs, goal)], -1))
 
     def loss(
         self, batch: Mapping[str, torch.Tensor], normalizer: Normalizer

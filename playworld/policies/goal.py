@@ -32,7 +32,10 @@ INPUT_CLIP = 10.0
 class GoalPolicyConfig(PolicyConfig):
     """Fields every goal-conditioned policy has (see `HindsightConfig` for the windows).
 
-    `sample`: draw actions from the mixture at run time (else the heaviest component's mean).
+    `sample`: draw actions from the mixture at run time, as Play-LMP and CALVIN do (else the
+    most probable bin: play holds still often enough that "no motion" can be the mode while
+    most of the mass moves). `goal_delta`: also feed goal - observation (normalised; needs the
+    same observation and goal keys), which an MLP otherwise has to learn to compute.
     """
 
     obs_keys: tuple[str, ...] = ("state",)
@@ -41,13 +44,19 @@ class GoalPolicyConfig(PolicyConfig):
     max_window: int = 32
     mixtures: int = 10
     bins: int = 256
-    sample: bool = False
+    sample: bool = True
+    goal_delta: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "obs_keys", tuple(self.obs_keys))
         object.__setattr__(self, "goal_keys", tuple(self.goal_keys))
         self.hindsight()  # validates the window fields
+        if self.goal_delta and self.obs_keys != self.goal_keys:
+            raise ConfigError(
+                f"expected the same obs_keys and goal_keys with goal_delta, found "
+                f"{self.obs_keys} and {self.goal_keys}; set goal_delta: false"
+            )
         if self.mixtures < 1 or self.bins < 2:
             raise ConfigError(
                 f"expected mixtures >= 1 and bins >= 2, found {self.mixtures}, {self.bins}"
@@ -72,6 +81,18 @@ def flat_inputs(
         x = normalizer.normalize(k, batch[k].float())
         parts.append(x.reshape(*x.shape[:lead], -1))
     return torch.cat(parts, -1).clamp(-INPUT_CLIP, INPUT_CLIP)
+
+
+def goal_width(config: GoalPolicyConfig, goal_dim: int) -> int:
+    """Size of what `goal_inputs` returns."""
+    return 2 * goal_dim if config.goal_delta else goal_dim
+
+
+def goal_inputs(config: GoalPolicyConfig, obs: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+    """The goal as the networks see it: (..., G) or, with `goal_delta`, [goal, goal - obs]."""
+    if not config.goal_delta:
+        return goal
+    return torch.cat([goal, goal.expand_as(obs) - obs], -1)
 
 
 class GoalPolicy(Policy):

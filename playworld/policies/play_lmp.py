@@ -27,7 +27,13 @@ from playworld.datasets import Normalizer
 from playworld.errors import ConfigError
 from playworld.policies.base import POLICIES, Observation
 from playworld.policies.gcbc import _goals, mlp
-from playworld.policies.goal import GoalPolicy, GoalPolicyConfig, flat_inputs
+from playworld.policies.goal import (
+    GoalPolicy,
+    GoalPolicyConfig,
+    flat_inputs,
+    goal_inputs,
+    goal_width,
+)
 from playworld.policies.mixture import LogisticMixtureHead
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -97,9 +103,10 @@ class PlayLMPNet(nn.Module):
         self.goal_in = nn.Linear(goal_dim, obs_dim)  # the goal as one more step of the sequence
         self.posterior = nn.Linear(2 * c.gru, 2 * c.latent)
         self.proposal = nn.Sequential(
-            mlp(obs_dim + goal_dim, c.hidden, c.layers), nn.Linear(c.hidden, 2 * c.latent)
+            mlp(obs_dim + goal_width(c, goal_dim), c.hidden, c.layers),
+            nn.Linear(c.hidden, 2 * c.latent),
         )
-        self.trunk = mlp(obs_dim + c.latent + goal_dim, c.hidden, c.layers)
+        self.trunk = mlp(obs_dim + c.latent + goal_width(c, goal_dim), c.hidden, c.layers)
         self.head = LogisticMixtureHead(c.hidden, action_dim, c.mixtures, c.bins)
 
     @staticmethod
@@ -109,7 +116,9 @@ class PlayLMPNet(nn.Module):
 
     def prior(self, obs: torch.Tensor, goal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, D), (B, G) -> mean, log std (B, Z)."""
-        return self._gaussian(self.proposal(torch.cat([obs, goal], -1)))
+        return self._gaussian(
+            self.proposal(torch.cat([obs, goal_inputs(self.config, obs, goal)], -1))
+        )
 
     def recognise(
         self, obs: torch.Tensor, goal: torch.Tensor, lengths: torch.Tensor
@@ -125,7 +134,7 @@ class PlayLMPNet(nn.Module):
         return self._gaussian(self.posterior(torch.cat([h[0], h[1]], -1)))
 
     def features(self, obs: torch.Tensor, z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        return self.trunk(torch.cat([obs, z, goal], -1))
+        return self.trunk(torch.cat([obs, z, goal_inputs(self.config, obs, goal)], -1))
 
     def loss(
         self, batch: Mapping[str, torch.Tensor], normalizer: Normalizer
