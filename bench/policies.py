@@ -68,6 +68,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="<= 15 min on 2 cores")
     ap.add_argument("--out", default="out/bench_policies")
     ap.add_argument("--workers", type=int, default=2)
+    # overrides of the budgets (a smoke run of this script; the figures use the defaults)
+    ap.add_argument("--play-minutes", type=float, default=None)
+    ap.add_argument("--train-minutes", type=float, default=None)
+    ap.add_argument("--episodes", type=int, default=None)
+    ap.add_argument("--chains", type=int, default=None)
     args = ap.parse_args()
     quick = args.quick
     t_start = time.monotonic()
@@ -75,7 +80,7 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
 
-    play_minutes = 10.0 if quick else 40.0  # twin time: 10 Hz control
+    play_minutes = args.play_minutes or (10.0 if quick else 40.0)  # twin time: 10 Hz control
     store = out / "play.zarr"
     summary = autoplay_parallel(
         store, AutoplayConfig(seed=0, cameras=()), int(play_minutes * 600), workers=args.workers
@@ -84,8 +89,9 @@ def main() -> None:
     print(f"play_steps: {summary['steps']}", flush=True)
 
     episodes, chains = (10, 40) if quick else (50, 200)
+    episodes, chains = args.episodes or episodes, args.chains or chains
     for name, (kind, full, short) in POLICIES.items():
-        minutes = short if quick else full
+        minutes = args.train_minutes or (short if quick else full)
         policy, result = train_policy(
             kind, store, out / name, minutes=minutes, steps=100_000, progress=False
         )
