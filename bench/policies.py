@@ -10,12 +10,12 @@ the SAVED checkpoints in the twin with expert goals.
    expert reaches from the same start in a copy of the twin): 17 tasks x 50 seeds (quick: x 10)
    and 200 CALVIN chains of 5 (quick: 40), 2 workers.
 
-Prints `name: value` lines: `gcbc_success`, `playlmp_success` (pooled over tasks, with
+Prints `name: value` lines: `gcbc_success`, `playlmp_success`, `dp_success` (pooled over tasks, with
 `<name>_ci95` the Wilson 95% interval), `playlmp_minus_gcbc`, `gcbc_chain_len`,
-`playlmp_chain_len`, `train_minutes_<policy>`, `act_ms_p99_<policy>` (one `act` call at batch 1,
+`playlmp_chain_len`, `dp_chain_len`, `train_minutes_<policy>`, `act_ms_p99_<policy>` (one `act` call at batch 1,
 99th percentile over 300 calls on recorded observations), `play_steps`, `wall_minutes`.
-`dp_success`, `dp_chain_len` and `bc_expert_success` are not printed: the diffusion policy and
-the per-task expert BC are not built yet. Reports land in `<out>/<policy>/eval.json`.
+`dp_success` and `dp_chain_len` for the diffusion policy; `bc_expert_success` is not printed:
+the per-task expert BC is not built yet. Reports land in `<out>/<policy>/eval.json`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,11 @@ from playworld.policies.hindsight import HindsightWindows  # noqa: E402
 from playworld.policies.train import train_policy  # noqa: E402
 
 #: name in the figures -> (policy type, training minutes full / quick)
-POLICIES = {"gcbc": ("gcbc", 20.0, 3.5), "playlmp": ("play-lmp", 25.0, 3.5)}
+POLICIES = {
+    "gcbc": ("gcbc", 20.0, 3.5),
+    "playlmp": ("play-lmp", 25.0, 3.5),
+    "dp": ("diffusion", 20.0, 3.5),
+}
 
 
 def act_ms_p99(policy_dir: Path, store: Path, calls: int = 300) -> float:
@@ -73,6 +77,7 @@ def main() -> None:
     ap.add_argument("--train-minutes", type=float, default=None)
     ap.add_argument("--episodes", type=int, default=None)
     ap.add_argument("--chains", type=int, default=None)
+    ap.add_argument("--policies", default=",".join(POLICIES), help="subset, e.g. gcbc,dp")
     args = ap.parse_args()
     quick = args.quick
     t_start = time.monotonic()
@@ -90,7 +95,8 @@ def main() -> None:
 
     episodes, chains = (10, 40) if quick else (50, 200)
     episodes, chains = args.episodes or episodes, args.chains or chains
-    for name, (kind, full, short) in POLICIES.items():
+    for name in args.policies.split(","):
+        kind, full, short = POLICIES[name]
         minutes = args.train_minutes or (short if quick else full)
         policy, result = train_policy(
             kind, store, out / name, minutes=minutes, steps=100_000, progress=False
@@ -128,10 +134,11 @@ def main() -> None:
             print(f"{k}: {figures[k]}", flush=True)
         per_task = {t: round(r["success_rate"], 2) for t, r in report["tasks"].items()}
         print(f"{name}_per_task: {json.dumps(per_task)}", flush=True)
-    figures["playlmp_minus_gcbc"] = round(
-        float(figures["playlmp_success"]) - float(figures["gcbc_success"]), 4
-    )
-    print(f"playlmp_minus_gcbc: {figures['playlmp_minus_gcbc']}")
+    if "playlmp_success" in figures and "gcbc_success" in figures:
+        figures["playlmp_minus_gcbc"] = round(
+            float(figures["playlmp_success"]) - float(figures["gcbc_success"]), 4
+        )
+        print(f"playlmp_minus_gcbc: {figures['playlmp_minus_gcbc']}")
     figures["wall_minutes"] = round((time.monotonic() - t_start) / 60, 2)
     print(f"wall_minutes: {figures['wall_minutes']}")
     (out / "figures.json").write_text(json.dumps(figures, indent=2))

@@ -363,6 +363,7 @@ POLICIES: Registry[Policy] = Registry(
         "replay": "playworld.policies.replay",
         "gcbc": "playworld.policies.gcbc",
         "play-lmp": "playworld.policies.play_lmp",
+        "diffusion": "playworld.policies.diffusion",
     },
 )
 

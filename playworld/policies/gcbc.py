@@ -94,6 +94,7 @@ class GCBCPolicy(GoalPolicy):
     config_class = GCBCConfig
     net_class = GCBCNet
     train_defaults = {"steps": 4000, "batch_size": 32, "lr": 1e-3}
+    example_overrides = {"hidden": 32}
 
     def predict_chunk(self, obs: Observation) -> np.ndarray:
         c = self.config

@@ -188,7 +188,7 @@ class GoalPolicy(Policy):
                 "action": {"mode": "identity", "center": [0.0], "scale": [1.0]},
             }
         )
-        small = cls.config_class(hidden=32, **cls.example_overrides)  # type: ignore[call-arg]
+        small = cls.config_class(**cls.example_overrides)
         return cls(
             small,
             observation_features={"state": state},
@@ -196,4 +196,5 @@ class GoalPolicy(Policy):
             normalizer=norm,
         )
 
+    #: Config fields of the small instance `example` builds.
     example_overrides: dict[str, Any] = {}

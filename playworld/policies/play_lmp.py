@@ -164,7 +164,7 @@ class PlayLMPPolicy(GoalPolicy):
     config_class = PlayLMPConfig
     net_class = PlayLMPNet
     train_defaults = {"steps": 3000, "batch_size": 32, "lr": 1e-3}
-    example_overrides = {"gru": 16, "latent": 4}
+    example_overrides = {"hidden": 32, "gru": 16, "latent": 4}
 
     def reset(self, seed: int | None = None, goal: Any = None) -> None:
         super().reset(seed, goal)

@@ -65,7 +65,11 @@ def _mean(losses, part: slice) -> float:
 
 @pytest.mark.parametrize(
     ("kind", "policy_cfg"),
-    [("gcbc", {"hidden": 64, "layers": 2}), ("play-lmp", {"hidden": 64, "gru": 32, "latent": 8})],
+    [
+        ("gcbc", {"hidden": 64, "layers": 2}),
+        ("play-lmp", {"hidden": 64, "gru": 32, "latent": 8}),
+        ("diffusion", {"channels": [16, 32], "cond_dim": 32, "inference_steps": 3}),
+    ],
 )
 def test_loss_falls_and_the_saved_policy_acts_like_the_trained_one(
     store, tmp_path, kind, policy_cfg
