@@ -14,8 +14,9 @@ Prints `name: value` lines: `gcbc_success`, `playlmp_success`, `dp_success` (poo
 `<name>_ci95` the Wilson 95% interval), `playlmp_minus_gcbc`, `gcbc_chain_len`,
 `playlmp_chain_len`, `dp_chain_len`, `train_minutes_<policy>`, `act_ms_p99_<policy>` (one `act` call at batch 1,
 99th percentile over 300 calls on recorded observations), `play_steps`, `wall_minutes`.
-`dp_success` and `dp_chain_len` for the diffusion policy; `bc_expert_success` is not printed:
-the per-task expert BC is not built yet. Reports land in `<out>/<policy>/eval.json`.
+`dp_success` and `dp_chain_len` for the diffusion policy, `bc_expert_success` for per-task
+expert BC (trained on the store's successful task segments, one network per task, reset with
+the task's name). Reports land in `<out>/<policy>/eval.json`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import playworld.sim  # noqa: E402, F401
 from playworld.collection.autoplay import AutoplayConfig, autoplay_parallel  # noqa: E402
 from playworld.collection.evaluation import evaluate, evaluate_chains  # noqa: E402
 from playworld.policies import make_policy  # noqa: E402
-from playworld.policies.hindsight import HindsightWindows  # noqa: E402
+from playworld.policies.hindsight import HindsightConfig, HindsightWindows  # noqa: E402
 from playworld.policies.train import train_policy  # noqa: E402
 
 #: name in the figures -> (policy type, training minutes full / quick)
@@ -44,22 +45,23 @@ POLICIES = {
     "gcbc": ("gcbc", 20.0, 3.5),
     "playlmp": ("play-lmp", 25.0, 3.5),
     "dp": ("diffusion", 20.0, 3.5),
+    "bc_expert": ("bc-expert", 20.0, 3.5),
 }
 
 
 def act_ms_p99(policy_dir: Path, store: Path, calls: int = 300) -> float:
     """99th percentile of one `act` (batch 1) on recorded observations and goals, ms."""
     policy = make_policy(str(policy_dir))
-    data = HindsightWindows(store, policy.config.hindsight())
+    keys = policy.config.obs_keys
+    data = HindsightWindows(store, HindsightConfig(obs_keys=keys, goal_keys=keys))
     batch = data.random_batch(np.random.default_rng(0), calls // 20 + 1)
     times = []
     for i in range(calls):
         w, t = divmod(i, 20)
         if t == 0:
-            policy.reset(
-                seed=i,
-                goal={k[5:]: v[w].numpy() for k, v in batch.items() if k.startswith("goal.")},
-            )
+            goal = {k: batch[f"goal.{k}"][w].numpy() for k in keys}
+            tasks = getattr(policy.config, "tasks", ())
+            policy.reset(seed=i, goal=tasks[i % len(tasks)] if tasks else goal)
         obs = {k: batch[k][w, t].numpy() for k in policy.config.obs_keys}
         t0 = time.perf_counter()
         policy.act(obs)
@@ -105,6 +107,7 @@ def main() -> None:
         figures[f"train_minutes_{name}"] = round(result.seconds / 60, 2)
         figures[f"train_steps_{name}"] = result.step
         factory = functools.partial(make_policy, str(folder))  # the saved checkpoint
+        goals = "task" if kind == "bc-expert" else "expert"
         report = evaluate(
             factory,
             "all",
@@ -112,11 +115,11 @@ def main() -> None:
             seed=0,
             workers=args.workers,
             max_steps=100,
-            goals="expert",
+            goals=goals,
             name=name,
         )
         report["chains"] = evaluate_chains(
-            factory, chains, seed=0, workers=args.workers, max_steps=100, goals="expert"
+            factory, chains, seed=0, workers=args.workers, max_steps=100, goals=goals
         )
         (out / name / "eval.json").write_text(json.dumps(report, indent=2))
         figures[f"{name}_success"] = round(report["overall"]["success_rate"], 4)

@@ -364,6 +364,7 @@ POLICIES: Registry[Policy] = Registry(
         "gcbc": "playworld.policies.gcbc",
         "play-lmp": "playworld.policies.play_lmp",
         "diffusion": "playworld.policies.diffusion",
+        "bc-expert": "playworld.policies.bc_expert",
     },
 )
 

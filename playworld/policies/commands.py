@@ -2,7 +2,7 @@
 
 playworld eval --policy NAME|DIR [--tasks all] [--episodes 20] [--workers 2] [--out out/eval]
                [--goals auto|task|expert]
-playworld train policy --type gcbc|play-lmp|diffusion --store STORE --out DIR [--minutes M] [--steps N]
+playworld train policy --type gcbc|play-lmp|diffusion|bc-expert --store STORE --out DIR [--minutes M] [--steps N]
                        [--config FILE] [--set section.key=value ...] [--resume]
 """
 
@@ -83,7 +83,9 @@ def train_policy_command(
     type_: Annotated[
         str,
         typer.Option(
-            "--type", help="Policy type: gcbc, play-lmp or diffusion.", show_default=False
+            "--type",
+            help="Policy type: gcbc, play-lmp, diffusion or bc-expert.",
+            show_default=False,
         ),
     ],
     store: Annotated[str, typer.Option(help="Play store path or URL.", show_default=False)],

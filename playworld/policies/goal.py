@@ -173,6 +173,13 @@ class GoalPolicy(Policy):
             info=info,
         )
 
+    @classmethod
+    def dataset(
+        cls, store: Any, config: GoalPolicyConfig, data: Mapping[str, Any]
+    ) -> HindsightWindows:
+        """The training windows of `store` (`data`: `val_ratio`, `seed`)."""
+        return HindsightWindows(store, config.hindsight(**data), split="train")
+
     def loss(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
         """The training loss of a hindsight batch (see `playworld.policies.hindsight`)."""
         return self.model.loss(batch, self.normalizer)
