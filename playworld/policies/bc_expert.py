@@ -25,14 +25,15 @@ from playworld.errors import ConfigError, FeatureError, PolicyError
 from playworld.features import Feature
 from playworld.policies.base import POLICIES, Observation, Policy, PolicyConfig
 from playworld.policies.gcbc import mlp
-from playworld.policies.goal import ACT_THREADS, flat_inputs
+from playworld.policies.goal import ACT_THREADS, EMA_DECAY, flat_inputs
 from playworld.policies.hindsight import ACTION_MODE, STATE_MODE, STD_FLOOR, feature_dims
 from playworld.policies.mixture import LogisticMixtureHead
+from playworld.sim.tasks import TASKS
 
 
 @dataclass(frozen=True)
 class BCExpertConfig(PolicyConfig):
-    """`tasks`: the tasks with a network (default: those with demonstrations in the store)."""
+    """`tasks`: the tasks with a network (default: every task of the twin)."""
 
     tasks: tuple[str, ...] = ()
     obs_keys: tuple[str, ...] = ("state",)
@@ -92,7 +93,9 @@ class ExpertSteps(torch.utils.data.Dataset):
             raise ConfigError(
                 f"expected task segments with success in {self.url} (an autoplay store), found none"
             )
-        self.tasks = config.tasks or tuple(sorted(set(labels)))
+        # every twin task gets a network, also one the play never succeeded at (it stays
+        # untrained, and fails, as a baseline without demonstrations would)
+        self.tasks = config.tasks or tuple(TASKS)
         keep = np.isin(np.asarray(labels), self.tasks)
         self.rows = np.concatenate(rows)[keep]
         order = {t: i for i, t in enumerate(self.tasks)}
@@ -161,7 +164,7 @@ class BCExpertPolicy(Policy):
 
     type = "bc-expert"
     config_class = BCExpertConfig
-    train_defaults = {"steps": 4000, "batch_size": 256, "lr": 1e-3}
+    train_defaults = {"steps": 4000, "batch_size": 256, "lr": 1e-3, "ema_decay": EMA_DECAY}
 
     def __init__(self, config: BCExpertConfig | None = None, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)

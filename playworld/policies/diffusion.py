@@ -28,6 +28,7 @@ from playworld.errors import ConfigError
 from playworld.policies.base import POLICIES, Observation
 from playworld.policies.gcbc import _goals
 from playworld.policies.goal import (
+    EMA_DECAY,
     GoalPolicy,
     GoalPolicyConfig,
     flat_inputs,
@@ -214,7 +215,7 @@ class DiffusionPolicy(GoalPolicy):
     type = "diffusion"
     config_class = DiffusionConfig
     net_class = DiffusionNet
-    train_defaults = {"steps": 4000, "batch_size": 64, "lr": 1e-3}
+    train_defaults = {"steps": 4000, "batch_size": 64, "lr": 1e-3, "ema_decay": EMA_DECAY}
     example_overrides = {"channels": (16, 32), "cond_dim": 32, "inference_steps": 3}
 
     def predict_chunk(self, obs: Observation) -> np.ndarray:

@@ -22,6 +22,7 @@ from playworld.datasets import Normalizer
 from playworld.errors import ConfigError
 from playworld.policies.base import POLICIES, Observation
 from playworld.policies.goal import (
+    EMA_DECAY,
     GoalPolicy,
     GoalPolicyConfig,
     flat_inputs,
@@ -93,7 +94,7 @@ class GCBCPolicy(GoalPolicy):
     type = "gcbc"
     config_class = GCBCConfig
     net_class = GCBCNet
-    train_defaults = {"steps": 4000, "batch_size": 32, "lr": 1e-3}
+    train_defaults = {"steps": 4000, "batch_size": 32, "lr": 1e-3, "ema_decay": EMA_DECAY}
     example_overrides = {"hidden": 32}
 
     def predict_chunk(self, obs: Observation) -> np.ndarray:

@@ -22,6 +22,9 @@ from playworld.features import Feature
 from playworld.policies.base import Observation, Policy, PolicyConfig
 from playworld.policies.hindsight import HindsightConfig, HindsightWindows, feature_dims
 
+#: EMA decay of the policies' training runs: an average over ~200 steps. The loop's 0.999
+#: (~1000 steps) drags in the untrained weights of the minutes-long runs this CPU allows.
+EMA_DECAY = 0.995
 #: torch threads of a process that builds one of these policies (evaluation workers, deploy).
 ACT_THREADS = 1
 #: Normalised inputs are clipped to this many standard deviations (a state far outside play).

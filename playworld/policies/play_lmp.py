@@ -28,6 +28,7 @@ from playworld.errors import ConfigError
 from playworld.policies.base import POLICIES, Observation
 from playworld.policies.gcbc import _goals, mlp
 from playworld.policies.goal import (
+    EMA_DECAY,
     GoalPolicy,
     GoalPolicyConfig,
     flat_inputs,
@@ -163,7 +164,7 @@ class PlayLMPPolicy(GoalPolicy):
     type = "play-lmp"
     config_class = PlayLMPConfig
     net_class = PlayLMPNet
-    train_defaults = {"steps": 3000, "batch_size": 32, "lr": 1e-3}
+    train_defaults = {"steps": 3000, "batch_size": 32, "lr": 1e-3, "ema_decay": EMA_DECAY}
     example_overrides = {"hidden": 32, "gru": 16, "latent": 4}
 
     def reset(self, seed: int | None = None, goal: Any = None) -> None:
