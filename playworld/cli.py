@@ -31,7 +31,7 @@ import playworld
 from playworld.collection.commands import autoplay_command, record_command
 from playworld.errors import PlayworldError
 from playworld.hardware.commands import robot_app
-from playworld.policies.commands import eval_command
+from playworld.policies.commands import eval_command, train_policy_command
 from playworld.policies.deploy_command import deploy_command
 from playworld.sim.commands import twin_app
 from playworld.training.commands import train_app
@@ -229,6 +229,7 @@ app.command("view")(view_command)
 app.command("deploy")(deploy_command)
 
 train_app.command("world-model")(train_world_model_command)
+train_app.command("policy")(train_policy_command)
 app.command("imagine")(imagine_command)
 app.command("score")(score_command)
 

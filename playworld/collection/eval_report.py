@@ -85,6 +85,7 @@ def run_eval_cli(
     max_steps: int = 100,
     videos: int = 0,
     profile: str = "sim_panda",
+    goals: str = "task",
 ) -> int:
     """`playworld eval`: evaluate, print a table, write `eval.json` and `eval.png` into `out`.
 
@@ -104,10 +105,17 @@ def run_eval_cli(
         video_dir=out / "videos" if videos > 0 else None,
         videos_per_task=videos,
         name=name,
+        goals=goals,
     )
     if chains > 0:
         report["chains"] = evaluate_chains(
-            policy_factory, chains, seed=seed, workers=workers, max_steps=max_steps, profile=profile
+            policy_factory,
+            chains,
+            seed=seed,
+            workers=workers,
+            max_steps=max_steps,
+            profile=profile,
+            goals=goals,
         )
     tmp = out / "eval.json.tmp"
     tmp.write_text(json.dumps(report, indent=2))

@@ -136,6 +136,18 @@ class _Runner:
         self.loop = ControlLoop(
             self.robot, self.policy.act, self.robot.fps, cameras=self.cameras, realtime=False
         )
+        self._expert_goals: Any = None
+
+    def goal(self, mode: str, seed: int, task: str) -> Any:
+        """What `policy.reset(goal=...)` gets: the task's name, or (mode "expert") the
+        observation a scripted expert reaches from the current state (`collection.goals`)."""
+        if mode == "task":
+            return task
+        if self._expert_goals is None:
+            from playworld.collection.goals import ExpertGoals
+
+            self._expert_goals = ExpertGoals(self.robot.twin)
+        return self._expert_goals(self.robot.twin, seed, task)
 
     def close(self) -> None:
         for cam in self.cameras.values():
@@ -156,8 +168,16 @@ def _worker_runner(token: str, factory: PolicyFactory, profile: str) -> _Runner:
     return _RUNNER
 
 
-def run_episode(runner: _Runner, task: str, seed: int, max_steps: int, video: Path | None = None):
+def run_episode(
+    runner: _Runner,
+    task: str,
+    seed: int,
+    max_steps: int,
+    video: Path | None = None,
+    goals: str = "task",
+):
     """Reset, prepare `task`, run the loop until success or `max_steps`; (success, length).
+    `goals`: what the policy's reset gets (see `_Runner.goal`).
 
     Seeds the process-wide random generators from `seed` (see `parallel.seed_globals`).
     """
@@ -166,8 +186,9 @@ def run_episode(runner: _Runner, task: str, seed: int, max_steps: int, video: Pa
     t = get_task(task)
     runner.robot.reset(seed=seed)
     start = prepare_task(runner.robot.twin, t, np.random.default_rng([seed, 1]))
+    goal = runner.goal(goals, seed, t.name)
     seed_globals(seed)
-    runner.policy.reset(seed=seed, goal=t.name)
+    runner.policy.reset(seed=seed, goal=goal)
     return _roll(runner, t, start, max_steps, video)
 
 
@@ -245,15 +266,16 @@ class _VideoRecorder:
 
 # -- episodes over workers ---------------------------------------------------------------------
 def _run_jobs(args: tuple, runner: _Runner | None = None) -> list[Episode]:
-    """Episodes of one chunk. args = (token, factory, profile, jobs, max_steps, video_dir)."""
-    token, factory, profile, jobs, max_steps, video_dir = args
+    """Episodes of one chunk. args = (token, factory, profile, jobs, max_steps, video_dir,
+    goals)."""
+    token, factory, profile, jobs, max_steps, video_dir, goals = args
     if runner is None:  # in a spawned worker
         runner = _worker_runner(token, factory, profile)
     out = []
     with preserved_globals():
         for task, index, seed, record in jobs:
             video = Path(video_dir) / f"{task}_{index:03d}.mp4" if record and video_dir else None
-            success, length = run_episode(runner, task, seed, max_steps, video)
+            success, length = run_episode(runner, task, seed, max_steps, video, goals)
             out.append(Episode(task, index, seed, success, length, str(video) if video else None))
     return out
 
@@ -288,8 +310,13 @@ def evaluate(
     video_dir: str | Path | None = None,
     videos_per_task: int = 1,
     name: str | None = None,
+    goals: str = "task",
 ) -> dict[str, Any]:
     """Success per task with 95% Wilson intervals and episode lengths.
+
+    `goals`: "task" resets the policy with the task's name, "expert" with the observation a
+    scripted expert reaches from the episode's start in a copy of the twin (goal-conditioned
+    policies such as gcbc and play-lmp; see `playworld.collection.goals`).
 
     `workers` processes run the episodes: this one and `workers - 1` spawned ones. Results do
     not depend on `workers` (see the module docstring). `name` labels the report (default: the
@@ -298,10 +325,12 @@ def evaluate(
     Returns `{"policy", "tasks": {name: {"success_rate", "ci95", "episodes", "successes",
     "mean_length", "lengths", "videos"}}, "overall": {...}, "seed", "workers", "elapsed_s"}`.
     """
+    from playworld.collection.goals import check_goal_mode
     from playworld.sim.tasks import TASKS, resolve_tasks
 
     names = resolve_tasks(tasks)
     _check_counts(episodes=episodes, workers=workers, max_steps=max_steps)
+    check_goal_mode(goals)
     order = list(TASKS)
     jobs = [
         (t, i, episode_seed(seed, order.index(t), i), video_dir is not None and i < videos_per_task)
@@ -309,7 +338,7 @@ def evaluate(
         for i in range(episodes)
     ]
     t0 = time.perf_counter()
-    payloads = [(c, max_steps, video_dir) for c in split(jobs, workers)]
+    payloads = [(c, max_steps, video_dir, goals) for c in split(jobs, workers)]
     parts, kind = _run_parallel(_run_jobs, policy_factory, profile, payloads, workers)
     results = sorted(
         (e for part in parts for e in part), key=lambda e: (names.index(e.task), e.index)
@@ -341,16 +370,18 @@ def evaluate(
         "seed": seed,
         "workers": workers,
         "max_steps": max_steps,
+        "goals": goals,
         "episodes_detail": [asdict(e) for e in results],
         "elapsed_s": time.perf_counter() - t0,
     }
 
 
 def _run_chains(args: tuple, runner: _Runner | None = None) -> list[dict[str, Any]]:
-    """CALVIN-style chains. args = (token, factory, profile, [(index, seed)], length, max_steps)."""
+    """CALVIN-style chains. args = (token, factory, profile, [(index, seed)], length, max_steps,
+    goals); with goals "expert", one expert goal per subtask, from the state the chain reached."""
     from playworld.sim.tasks import TASKS
 
-    token, factory, profile, jobs, length, max_steps = args
+    token, factory, profile, jobs, length, max_steps, goals = args
     if runner is None:  # in a spawned worker
         runner = _worker_runner(token, factory, profile)
     twin = runner.robot.twin
@@ -369,7 +400,8 @@ def _run_chains(args: tuple, runner: _Runner | None = None) -> list[dict[str, An
                     break
                 task = options[int(rng.integers(len(options)))]
                 done.append(task.name)
-                runner.policy.reset(seed=seed, goal=task.name)
+                goal = runner.goal(goals, seed, task.name)
+                runner.policy.reset(seed=seed, goal=goal)
                 success, _ = _roll(runner, task, state, max_steps, None)
                 if not success:
                     break
@@ -386,6 +418,7 @@ def evaluate_chains(
     workers: int = 1,
     max_steps: int = 100,
     profile: str = "sim_panda",
+    goals: str = "task",
 ) -> dict[str, Any]:
     """CALVIN protocol: `chains` random feasible sequences of `length` tasks without resets.
 
@@ -393,9 +426,12 @@ def evaluate_chains(
     chain stops at its first failure. Returns `success_at` (fraction of chains completing at
     least k tasks, k = 1..length), `avg_len` and the chains.
     """
+    from playworld.collection.goals import check_goal_mode
+
     _check_counts(chains=chains, length=length, workers=workers, max_steps=max_steps)
+    check_goal_mode(goals)
     jobs = [(i, episode_seed(seed, 10_000, i)) for i in range(chains)]
-    payloads = [(c, length, max_steps) for c in split(jobs, workers)]
+    payloads = [(c, length, max_steps, goals) for c in split(jobs, workers)]
     parts, _ = _run_parallel(_run_chains, policy_factory, profile, payloads, workers)
     runs = sorted((r for part in parts for r in part), key=lambda r: r["index"])
     completed = np.array([r["completed"] for r in runs])

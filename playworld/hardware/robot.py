@@ -232,23 +232,23 @@ class Robot(abc.ABC):
         pose = self.kinematics.fk(q)
         return {"ee_pos": pose.pos.astype(np.float32), "ee_quat": pose.quat.astype(np.float32)}
 
-    #: The pose an ee-delta target is checked against for lag (`TARGET_SLACK`): "command" (the
-    #: last guarded command: a robot behind a link, whose joint states arrive late) or
-    #: "measured" (the measured joints: a robot without latency, such as the twin, where the
-    #: target must restart when contact holds the arm back, as the scripted experts expect).
-    ee_reference = "command"
+    #: The pose an ee-delta target is checked against for lag (`TARGET_SLACK`): "measured" (the
+    #: measured joints, as the twin's own `ee_delta` space does: the target restarts there when
+    #: contact or the guard holds the arm back; the scripted experts are tuned on it, and a
+    #: stored episode then replays the same on the twin and over the bridge, measured 0.0 mm
+    #: apart) or "command" (the last guarded command: for a link whose joint states lag by
+    #: more than a control step's motion, where the measured pose would restart the target).
+    ee_reference = "measured"
 
     def _to_joint_target(self, action: np.ndarray) -> np.ndarray:
         """Map an action to (n + 1,) joint targets + gripper; identity for joint actions.
 
         ee_delta (7,): clipped to its bounds, integrated into the pose target, solved by one IK
-        step. The reference pose is that of the last guarded command (what the arm was told):
-        a robot measures through a link with latency (a rosbridge arm's joint state is a tick
-        old or more), and integrating against a stale measurement would lose a step of motion
-        each tick; the target still restarts there when the guard clipped the command (limits,
-        a blocked arm: the guard keeps commands within `max_step` of the measured joints).
-        Before any command, or after a stop or reset, the reference is the measured joints. A
-        non-finite delta becomes a NaN target, which the guard refuses (hold).
+        step warm-started at the last guarded command. The integrated target continues while
+        it stays within `TARGET_SLACK` of the `ee_reference` pose (see there) and restarts at
+        that pose when the arm lags further. Before any command, or after a stop or reset, the
+        reference is the measured joints. A non-finite delta becomes a NaN target, which the
+        guard refuses (hold).
         """
         if self.action_space == "joint_pos":
             return action

@@ -362,6 +362,10 @@ POLICIES: Registry[Policy] = Registry(
         "scripted": "playworld.policies.scripted",
         "replay": "playworld.policies.replay",
         "scripted_perception": "playworld.policies.scripted_perception",
+        "gcbc": "playworld.policies.gcbc",
+        "play-lmp": "playworld.policies.play_lmp",
+        "diffusion": "playworld.policies.diffusion",
+        "bc-expert": "playworld.policies.bc_expert",
     },
 )
 

@@ -1,6 +1,9 @@
-"""CLI of policies: `playworld eval` (registered in playworld/cli.py).
+"""CLI of policies: `playworld eval` and `playworld train policy` (registered in playworld/cli.py).
 
 playworld eval --policy NAME|DIR [--tasks all] [--episodes 20] [--workers 2] [--out out/eval]
+               [--goals auto|task|expert]
+playworld train policy --type gcbc|play-lmp|diffusion|bc-expert --store STORE --out DIR [--minutes M] [--steps N]
+                       [--config FILE] [--set section.key=value ...] [--resume]
 """
 
 from __future__ import annotations
@@ -36,6 +39,14 @@ def eval_command(
     profile: Annotated[
         str, typer.Option(help="Sim robot profile: the control rate, limits and twin.")
     ] = "sim_panda",
+    goals: Annotated[
+        str,
+        typer.Option(
+            help="What the policy is reset with: task (its name), expert (the observation a "
+            "scripted expert reaches from the same start), auto (expert for goal-conditioned "
+            "policies)."
+        ),
+    ] = "auto",
 ) -> None:
     """Evaluate a policy on the twin's tasks: success per task with 95% Wilson intervals."""
     import playworld.sim  # noqa: F401 - selects the headless GL backend before mujoco loads
@@ -43,12 +54,77 @@ def eval_command(
     from playworld.policies import make_policy
 
     try:
-        make_policy(policy)  # a bad name or folder fails here, in one line, before any worker
+        # a bad name or folder fails here, in one line, before any worker
+        built = make_policy(policy)
+        if goals == "auto":
+            goals = "expert" if getattr(built, "goal_conditioned", False) else "task"
         factory = functools.partial(make_policy, policy)
         code = run_eval_cli(
-            factory, policy, tasks, episodes, workers, out, seed, chains, max_steps, videos, profile
+            factory,
+            policy,
+            tasks,
+            episodes,
+            workers,
+            out,
+            seed,
+            chains,
+            max_steps,
+            videos,
+            profile,
+            goals,
         )
     except PlayworldError as exc:
         typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
         raise typer.Exit(2) from None
     raise typer.Exit(code)
+
+
+def train_policy_command(
+    type_: Annotated[
+        str,
+        typer.Option(
+            "--type",
+            help="Policy type: gcbc, play-lmp, diffusion or bc-expert.",
+            show_default=False,
+        ),
+    ],
+    store: Annotated[str, typer.Option(help="Play store path or URL.", show_default=False)],
+    out: Annotated[
+        Path,
+        typer.Option(help="Output folder: policy/, checkpoints/, logs/.", show_default=False),
+    ],
+    minutes: Annotated[float | None, typer.Option(help="Wall-clock budget.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Override train.steps.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="Run config YAML (policy / data / train sections).")
+    ] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="section.key=value override.")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint.")] = False,
+    threads: Annotated[int, typer.Option(help="torch threads (0: torch's choice).")] = 1,
+) -> None:
+    """Train a goal-conditioned policy on a play store's hindsight windows."""
+    from playworld.training import apply_overrides, load_yaml
+
+    try:
+        from playworld.policies.train import train_policy
+
+        run = apply_overrides(load_yaml(config) if config else {}, list(overrides or []))
+        policy, result = train_policy(
+            type_,
+            store,
+            out,
+            minutes=minutes,
+            steps=steps,
+            config=run,
+            resume=resume,
+            threads=threads,
+        )
+    except PlayworldError as exc:
+        typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"trained {type_} to step {result.step} ({result.stopped}) in {result.seconds:.0f} s, "
+        f"loss {policy.info['final_loss']:.3f}; policy saved to {out / 'policy'}"
+    )

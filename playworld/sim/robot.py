@@ -108,10 +108,6 @@ class SimRobot(Robot):
     """The twin's Panda: observation = joints, gripper, end-effector pose, and (privileged) the
     full twin state and the keypoint sites."""
 
-    # In-process, no latency: ee-delta targets restart at the measured pose when the arm lags,
-    # exactly as the twin's own `ee_delta` action space does (the experts are tuned on it).
-    ee_reference = "measured"
-
     def __init__(self, config: SimRobotConfig) -> None:
         # No watchdog thread: the guard reads the simulation clock, which only `send_action`
         # advances, so between commands nothing can go stale. (A thread waking every 20 ms to

@@ -44,8 +44,13 @@ def _complete(policy: Policy, obs: dict[str, np.ndarray], rng) -> dict[str, np.n
     return out
 
 
+def _goal(policy: Policy, observations):
+    """A task name, or for goal-conditioned policies (gcbc, play-lmp) a goal observation."""
+    return observations[-1] if getattr(policy, "goal_conditioned", False) else GOAL
+
+
 def _rollout(policy: Policy, observations, seed: int = 0) -> np.ndarray:
-    policy.reset(seed=seed, goal=GOAL)
+    policy.reset(seed=seed, goal=_goal(policy, observations))
     rng = np.random.default_rng(seed)
     return np.stack([policy.act(_complete(policy, o, rng)) for o in observations])
 
@@ -73,7 +78,7 @@ def test_policy_contract(name, tmp_path, observations):
     np.testing.assert_array_equal(_rollout(policy, observations), actions)  # reset restarts
 
     # A batch through predict_chunk: (1, n_obs_steps, *shape) -> (1, n_action_steps, A).
-    policy.reset(seed=0, goal=GOAL)
+    policy.reset(seed=0, goal=_goal(policy, observations))
     obs = _complete(policy, observations[0], np.random.default_rng(0))
     batch = {
         k: np.repeat(np.asarray(obs[k])[None, None], policy.n_obs_steps, 1)

@@ -1,0 +1,151 @@
+"""Benchmark of the play-trained policies: autoplay data, fixed training budgets, evaluation of
+the SAVED checkpoints in the twin with expert goals.
+
+    python bench/policies.py [--quick] [--out out/bench_policies]
+
+1. Play data: `autoplay_parallel` over every task, state-only (no cameras), seed 0, 2 workers.
+2. Each policy is trained with a fixed wall-clock budget on the shared training loop
+   (`playworld train policy`), then its folder `<out>/<policy>/policy` is loaded from disk.
+3. Evaluation (`playworld.collection.evaluation`, goals="expert": the observation a scripted
+   expert reaches from the same start in a copy of the twin): 17 tasks x 50 seeds (quick: x 10)
+   and 200 CALVIN chains of 5 (quick: 40), 2 workers.
+
+Prints `name: value` lines: `gcbc_success`, `playlmp_success`, `dp_success` (pooled over tasks, with
+`<name>_ci95` the Wilson 95% interval), `playlmp_minus_gcbc`, `gcbc_chain_len`,
+`playlmp_chain_len`, `dp_chain_len`, `train_minutes_<policy>`, `act_ms_p99_<policy>` (one `act` call at batch 1,
+99th percentile over 300 calls on recorded observations), `play_steps`, `wall_minutes`.
+`dp_success` and `dp_chain_len` for the diffusion policy, `bc_expert_success` for per-task
+expert BC (trained on the store's successful task segments, one network per task, reset with
+the task's name). Reports land in `<out>/<policy>/eval.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # the GL backend before mujoco is first imported
+
+import numpy as np  # noqa: E402
+
+import playworld.sim  # noqa: E402, F401
+from playworld.collection.autoplay import AutoplayConfig, autoplay_parallel  # noqa: E402
+from playworld.collection.evaluation import evaluate, evaluate_chains  # noqa: E402
+from playworld.policies import make_policy  # noqa: E402
+from playworld.policies.hindsight import HindsightConfig, HindsightWindows  # noqa: E402
+from playworld.policies.train import train_policy  # noqa: E402
+
+#: name in the figures -> (policy type, training minutes full / quick)
+POLICIES = {
+    "gcbc": ("gcbc", 20.0, 3.5),
+    "playlmp": ("play-lmp", 25.0, 3.5),
+    "dp": ("diffusion", 20.0, 3.5),
+    "bc_expert": ("bc-expert", 20.0, 3.5),
+}
+
+
+def act_ms_p99(policy_dir: Path, store: Path, calls: int = 300) -> float:
+    """99th percentile of one `act` (batch 1) on recorded observations and goals, ms."""
+    policy = make_policy(str(policy_dir))
+    keys = policy.config.obs_keys
+    data = HindsightWindows(store, HindsightConfig(obs_keys=keys, goal_keys=keys))
+    batch = data.random_batch(np.random.default_rng(0), calls // 20 + 1)
+    times = []
+    for i in range(calls):
+        w, t = divmod(i, 20)
+        if t == 0:
+            goal = {k: batch[f"goal.{k}"][w].numpy() for k in keys}
+            tasks = getattr(policy.config, "tasks", ())
+            policy.reset(seed=i, goal=tasks[i % len(tasks)] if tasks else goal)
+        obs = {k: batch[k][w, t].numpy() for k in policy.config.obs_keys}
+        t0 = time.perf_counter()
+        policy.act(obs)
+        times.append(time.perf_counter() - t0)
+    return float(np.percentile(times, 99) * 1000)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="<= 15 min on 2 cores")
+    ap.add_argument("--out", default="out/bench_policies")
+    ap.add_argument("--workers", type=int, default=2)
+    # overrides of the budgets (a smoke run of this script; the figures use the defaults)
+    ap.add_argument("--play-minutes", type=float, default=None)
+    ap.add_argument("--train-minutes", type=float, default=None)
+    ap.add_argument("--episodes", type=int, default=None)
+    ap.add_argument("--chains", type=int, default=None)
+    ap.add_argument("--policies", default=",".join(POLICIES), help="subset, e.g. gcbc,dp")
+    args = ap.parse_args()
+    quick = args.quick
+    t_start = time.monotonic()
+    out = Path(args.out)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+
+    play_minutes = args.play_minutes or (10.0 if quick else 40.0)  # twin time: 10 Hz control
+    store = out / "play.zarr"
+    summary = autoplay_parallel(
+        store, AutoplayConfig(seed=0, cameras=()), int(play_minutes * 600), workers=args.workers
+    )
+    figures: dict[str, object] = {"play_steps": summary["steps"]}
+    print(f"play_steps: {summary['steps']}", flush=True)
+
+    episodes, chains = (10, 40) if quick else (50, 200)
+    episodes, chains = args.episodes or episodes, args.chains or chains
+    for name in args.policies.split(","):
+        kind, full, short = POLICIES[name]
+        minutes = args.train_minutes or (short if quick else full)
+        policy, result = train_policy(
+            kind, store, out / name, minutes=minutes, steps=100_000, progress=False
+        )
+        folder = out / name / "policy"
+        figures[f"train_minutes_{name}"] = round(result.seconds / 60, 2)
+        figures[f"train_steps_{name}"] = result.step
+        factory = functools.partial(make_policy, str(folder))  # the saved checkpoint
+        goals = "task" if kind == "bc-expert" else "expert"
+        report = evaluate(
+            factory,
+            "all",
+            episodes,
+            seed=0,
+            workers=args.workers,
+            max_steps=100,
+            goals=goals,
+            name=name,
+        )
+        report["chains"] = evaluate_chains(
+            factory, chains, seed=0, workers=args.workers, max_steps=100, goals=goals
+        )
+        (out / name / "eval.json").write_text(json.dumps(report, indent=2))
+        figures[f"{name}_success"] = round(report["overall"]["success_rate"], 4)
+        figures[f"{name}_success_ci95"] = [round(x, 4) for x in report["overall"]["ci95"]]
+        figures[f"{name}_chain_len"] = round(report["chains"]["avg_len"], 3)
+        figures[f"act_ms_p99_{name}"] = round(act_ms_p99(folder, store), 3)
+        for k in (
+            f"train_minutes_{name}",
+            f"train_steps_{name}",
+            f"{name}_success",
+            f"{name}_success_ci95",
+            f"{name}_chain_len",
+            f"act_ms_p99_{name}",
+        ):
+            print(f"{k}: {figures[k]}", flush=True)
+        per_task = {t: round(r["success_rate"], 2) for t, r in report["tasks"].items()}
+        print(f"{name}_per_task: {json.dumps(per_task)}", flush=True)
+    if "playlmp_success" in figures and "gcbc_success" in figures:
+        figures["playlmp_minus_gcbc"] = round(
+            float(figures["playlmp_success"]) - float(figures["gcbc_success"]), 4
+        )
+        print(f"playlmp_minus_gcbc: {figures['playlmp_minus_gcbc']}")
+    figures["wall_minutes"] = round((time.monotonic() - t_start) / 60, 2)
+    print(f"wall_minutes: {figures['wall_minutes']}")
+    (out / "figures.json").write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

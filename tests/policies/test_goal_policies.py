@@ -1,0 +1,165 @@
+"""GCBC and Play-LMP on a real (tiny) autoplay store: hindsight windows, losses that fall on the
+shared training loop, the saved checkpoint acting like the trained one, goal-conditioned
+evaluation with expert goals, one-line errors; and (slow) press-the-button success above the
+untrained policy's in the twin."""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from playworld.collection.autoplay import AutoplayConfig, autoplay
+from playworld.collection.evaluation import evaluate
+from playworld.errors import FeatureError, PolicyError
+from playworld.policies import Policy, make_policy
+from playworld.policies.hindsight import HindsightConfig, HindsightWindows, window_length
+from playworld.policies.train import train_policy
+
+LIGHT = ("turn_on_light", "turn_off_light")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """~600 steps of state-only play pressing the button (the light toggles)."""
+    path = tmp_path_factory.mktemp("play") / "light.zarr"
+    autoplay(path, AutoplayConfig(tasks=LIGHT, seed=0, cameras=(), episode_steps=100), 600)
+    return path
+
+
+def test_hindsight_windows_label_each_window_with_its_end(store) -> None:
+    data = HindsightWindows(store, HindsightConfig(min_window=16, max_window=32))
+    idx = np.arange(0, len(data), 7)
+    batch = data.__getitems__(idx)
+    rows, _ = data.sampler.batch_indices(idx)
+    lengths = batch["length"].numpy()
+    assert lengths.min() >= 16 and lengths.max() <= 32 and len(set(lengths)) > 5
+    np.testing.assert_array_equal(lengths, window_length(idx, 16, 32))
+    state = data.arrays["state"]
+    np.testing.assert_array_equal(
+        batch["goal.state"].numpy(), state[rows[np.arange(len(idx)), lengths]]
+    )
+    np.testing.assert_array_equal(batch["state"].numpy(), state[rows[:, :32]])
+    assert batch["mask"].sum(1).tolist() == lengths.tolist()
+    # every window lies inside one episode: goal and first step share the episode
+    ends = data.sampler.episode_ends
+    assert (
+        np.searchsorted(ends, rows[:, 0], "right") == np.searchsorted(ends, rows[:, -1], "right")
+    ).all()
+
+
+def test_missing_feature_is_one_line(store) -> None:
+    with pytest.raises(FeatureError, match="expected feature 'wrist'") as err:
+        HindsightWindows(store, HindsightConfig(obs_keys=("wrist",)))
+    assert "\n" not in str(err.value)
+
+
+def _mean(losses, part: slice) -> float:
+    return float(np.mean([v for _, v in losses[part]]))
+
+
+@pytest.mark.parametrize(
+    ("kind", "policy_cfg"),
+    [
+        ("gcbc", {"hidden": 64, "layers": 2}),
+        ("play-lmp", {"hidden": 64, "gru": 32, "latent": 8}),
+        ("diffusion", {"channels": [16, 32], "cond_dim": 32, "inference_steps": 3}),
+        ("bc-expert", {"hidden": 64, "layers": 2}),
+    ],
+)
+def test_loss_falls_and_the_saved_policy_acts_like_the_trained_one(
+    store, tmp_path, kind, policy_cfg
+):
+    cfg = {"policy": policy_cfg, "train": {"batch_size": 16, "warmup_steps": 5, "log_every": 0}}
+    policy, result = train_policy(kind, store, tmp_path, steps=120, config=cfg, progress=False)
+    assert _mean(result.losses, slice(100, None)) < 0.8 * _mean(result.losses, slice(0, 10))
+    loaded = Policy.load(tmp_path / "policy")
+    assert loaded.type == kind and loaded.info["steps"] == 120
+    data = HindsightWindows(store, HindsightConfig())
+    batch = data.__getitems__([0])
+    goal = "turn_on_light" if kind == "bc-expert" else {"state": batch["goal.state"][0].numpy()}
+    for p in (policy, loaded):
+        p.reset(seed=3, goal=goal)
+    for t in range(20):
+        obs = {"state": batch["state"][0, t].numpy()}
+        np.testing.assert_array_equal(policy.act(obs), loaded.act(obs))
+
+
+def test_goal_policy_refuses_a_task_name_and_a_missing_goal_key(tmp_path) -> None:
+    policy = POLICY_EXAMPLE(tmp_path)
+    with pytest.raises(PolicyError, match="goal-conditioned"):
+        policy.reset(seed=0, goal="turn_on_light")
+    with pytest.raises(PolicyError, match="expected goal keys"):
+        policy.reset(seed=0, goal={"keypoints": np.zeros((33, 3))})
+
+
+def POLICY_EXAMPLE(tmp_path):  # noqa: N802 - a small untrained gcbc
+    from playworld.policies.gcbc import GCBCPolicy
+
+    return GCBCPolicy.example(tmp_path)
+
+
+def test_expert_goal_evaluation_is_reproducible(tmp_path) -> None:
+    """An untrained gcbc saved and evaluated twice on the same seeds: identical JSON."""
+    POLICY_EXAMPLE(tmp_path).save(tmp_path / "p")
+    factory = functools.partial(make_policy, str(tmp_path / "p"))
+    runs = [
+        evaluate(factory, "turn_on_light", 2, seed=5, max_steps=15, goals="expert")
+        for _ in range(2)
+    ]
+    for r in runs:
+        r.pop("elapsed_s")
+    assert json.dumps(runs[0], sort_keys=True) == json.dumps(runs[1], sort_keys=True)
+    assert runs[0]["goals"] == "expert"
+
+
+def test_train_cli_bad_store_is_one_line(tmp_path) -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "playworld",
+            "train",
+            "policy",
+            "--type",
+            "gcbc",
+            "--store",
+            str(tmp_path / "none.zarr"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("error: ") and out.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_gcbc_presses_the_button_better_than_untrained(store, tmp_path) -> None:
+    """GCBC trained for a few minutes on light play; turn_on_light with expert goals."""
+    torch.manual_seed(0)
+    cfg = {"policy": {"hidden": 128}, "train": {"log_every": 0}}
+    train_policy("gcbc", store, tmp_path / "trained", steps=1500, config=cfg, progress=False)
+    untrained = POLICY_EXAMPLE(tmp_path)
+    rates = {}
+    for name, spec in (("trained", str(tmp_path / "trained" / "policy")), ("untrained", None)):
+        if spec is None:
+            untrained.save(tmp_path / "untrained")
+            spec = str(tmp_path / "untrained")
+        report = evaluate(
+            functools.partial(make_policy, spec),
+            "turn_on_light",
+            10,
+            seed=0,
+            max_steps=80,
+            goals="expert",
+        )
+        rates[name] = report["overall"]["success_rate"]
+    assert rates["trained"] > rates["untrained"] and rates["trained"] >= 0.3, rates
