@@ -24,7 +24,8 @@ import playworld
 from playworld.collection.commands import autoplay_command, record_command
 from playworld.errors import PlayworldError
 from playworld.hardware.commands import robot_app
-from playworld.sim.commands import eval_command, twin_app
+from playworld.policies.commands import eval_command
+from playworld.sim.commands import twin_app
 
 app = typer.Typer(
     name="playworld",

@@ -108,12 +108,12 @@ class _Segment:
 
 
 class Player:
-    """Source of `ee_delta` actions (7,) for a `ControlLoop` driving the twin's `SimRobot`."""
+    """Source of `ee_delta` actions (7,) for a `ControlLoop` driving the twin's `SimRobot`; reads
+    the observation's privileged `state` and `keypoints`, like the `scripted` policy."""
 
-    def __init__(self, twin: Any, config: AutoplayConfig, rng: np.random.Generator) -> None:
+    def __init__(self, config: AutoplayConfig, rng: np.random.Generator) -> None:
         from playworld.sim import ScriptedExpert
 
-        self.twin = twin
         self.config = config
         self.rng = rng
         self.expert = ScriptedExpert()
@@ -159,7 +159,7 @@ class Player:
                 return np.array([0, 0, 0, 0, 0, 0, self._gripper], np.float32)
             self._segment = _Segment(self._choose(names), self.row, state)
             self.expert.reset(self._segment.task)
-        action = self.expert.act({"state": state, "keypoints": self.twin.keypoints()})
+        action = self.expert.act({"state": state, "keypoints": obs["keypoints"]})
         if self.config.noise > 0:
             from playworld.sim.controllers import MAX_POS_STEP, MAX_ROT_STEP
 
@@ -221,7 +221,7 @@ def autoplay(
     twin = robot.twin
     fps = float(twin.config.control_hz)
     cams = twin_cameras(twin, config)
-    player = Player(twin, config, np.random.default_rng(seed))
+    player = Player(config, np.random.default_rng(seed))
     loop = ControlLoop(robot, player, fps, cameras=cams, realtime=config.realtime)
     info = {
         "source": "autoplay",

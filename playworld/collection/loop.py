@@ -119,6 +119,10 @@ class ControlLoop:
         return out
 
     # -- running -------------------------------------------------------------------------------
+    def reset_metrics(self) -> None:
+        """Start the measurements afresh (e.g. per evaluation episode, so that they stay small)."""
+        self.metrics = LoopMetrics(self.fps, tuple(self.cameras), self.realtime)
+
     def stop(self) -> None:
         """Ask `run` to return after the current tick (safe from other threads and handlers)."""
         self._stop.set()

@@ -1,7 +1,7 @@
 """playworld.sim: the MuJoCo digital twin of the play table.
 
     from playworld.sim import Twin, TwinConfig, TASKS, ScriptedExpert
-    from playworld.sim.evaluation import evaluate
+    from playworld.collection.evaluation import evaluate   # policies on the twin, in the loop
 
 Headless rendering needs an OpenGL backend chosen before MuJoCo is imported: unless the user set
 `MUJOCO_GL`, we pick EGL (Mesa's llvmpipe on a machine without a GPU).

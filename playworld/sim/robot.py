@@ -50,6 +50,24 @@ class SimRobotConfig(RobotConfig):
             raise ConfigError(f"expected the Panda's 7 joints, found {len(self.joints)}")
 
 
+def privileged_features() -> dict[str, Feature]:
+    """What only the twin knows: `state` (40,) f64 and `keypoints` (K, 3) f32 m, world frame.
+
+    A policy reading these cannot run on a real arm (`Feature.privileged`).
+    """
+    from playworld.sim.scene import KEYPOINTS
+    from playworld.sim.state import STATE_LAYOUT
+
+    return {
+        "state": Feature(
+            (STATE_LAYOUT.size,), "float64", names=tuple(STATE_LAYOUT.names), privileged=True
+        ),
+        "keypoints": Feature(
+            (len(KEYPOINTS), 3), "float32", units="m, world", names=KEYPOINTS, privileged=True
+        ),
+    }
+
+
 class SimCamera(Camera):
     """Renders the twin on `read()` (in the caller's thread, which owns the GL context)."""
 
@@ -105,24 +123,12 @@ class SimRobot(Robot):
 
     @property
     def observation_features(self) -> dict[str, Feature]:
-        from playworld.sim.scene import KEYPOINTS
-        from playworld.sim.state import STATE_LAYOUT
-
         out = {
             "joint_pos": Feature((7,), "float32", units="rad", names=self.config.joints),
             "gripper": Feature((1,), "float32", units="0..1 open"),
             "ee_pos": Feature((3,), "float32", units="m", names=("x", "y", "z")),
             "ee_quat": Feature((4,), "float32", units="wxyz", names=("w", "x", "y", "z")),
-            # What only the twin knows: a policy reading these cannot run on a real arm.
-            "state": Feature(
-                (STATE_LAYOUT.size,),
-                "float64",
-                names=tuple(STATE_LAYOUT.names),
-                privileged=True,
-            ),
-            "keypoints": Feature(
-                (len(KEYPOINTS), 3), "float32", units="m, world", names=KEYPOINTS, privileged=True
-            ),
+            **privileged_features(),
             "t": Feature((1,), "float64", kind="time", units="s"),
         }
         for name, cam in self.cameras.items():

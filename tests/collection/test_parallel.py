@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from playworld.sim.parallel import preserved_globals, run_chunks, seed_globals, split
+from playworld.collection.parallel import preserved_globals, run_chunks, seed_globals, split
 
 
 def _square_remote(x):

@@ -1,0 +1,78 @@
+"""`playworld eval --policy NAME|DIR`: reports, and one-line errors with exit code 2."""
+
+import json
+import subprocess
+import sys
+
+import typer
+from typer.testing import CliRunner
+
+from playworld.policies import make_policy
+from playworld.policies.commands import eval_command
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    app.command("eval")(eval_command)
+    app.command("noop")(lambda: None)  # two commands: typer keeps the `eval` sub-command name
+    return app
+
+
+def test_eval_command_writes_report(tmp_path):
+    result = CliRunner().invoke(
+        _app(),
+        [
+            "eval",
+            "--tasks",
+            "turn_on_light",
+            "--episodes",
+            "2",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert report["tasks"]["turn_on_light"]["episodes"] == 2
+    assert (tmp_path / "eval.png").is_file()
+
+
+def test_eval_command_user_error_is_one_line(tmp_path):
+    result = CliRunner().invoke(_app(), ["eval", "--tasks", "fly", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+def test_eval_of_a_checkpoint_folder(tmp_path):
+    make_policy("zero").save(tmp_path / "zero")
+    out = tmp_path / "out"
+    args = ["eval", "--policy", str(tmp_path / "zero"), "--tasks", "open_drawer"]
+    args += ["--episodes", "1", "--max-steps", "3", "--workers", "1", "--out", str(out)]
+    result = CliRunner().invoke(_app(), args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "eval.json").read_text())
+    assert report["policy"] == str(tmp_path / "zero")
+    assert report["tasks"]["open_drawer"]["lengths"] == [3]
+
+
+def _playworld(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "playworld", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_unknown_policy_and_missing_weights_one_line_exit_2(tmp_path):
+    unknown = _playworld("eval", "--policy", "nope", "--out", str(tmp_path / "o"))
+    assert unknown.returncode == 2
+    lines = unknown.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "'nope'" in lines[0]
+    assert "scripted" in lines[0] and "Traceback" not in unknown.stderr
+
+    make_policy("zero").save(tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "model.safetensors").unlink()
+    missing = _playworld("eval", "--policy", str(tmp_path / "ckpt"), "--out", str(tmp_path / "o"))
+    assert missing.returncode == 2
+    lines = missing.stderr.strip().splitlines()
+    assert len(lines) == 1 and "model.safetensors" in lines[0], missing.stderr
