@@ -361,6 +361,7 @@ POLICIES: Registry[Policy] = Registry(
         "random": "playworld.policies.simple",
         "scripted": "playworld.policies.scripted",
         "replay": "playworld.policies.replay",
+        "tether": "playworld.policies.tether.policy",
     },
 )
 

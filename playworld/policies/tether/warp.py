@@ -198,7 +198,11 @@ def step_ratios(original: np.ndarray, warped: np.ndarray, eps: float = 1e-4) -> 
 
 
 def retime(
-    original: np.ndarray, pos: np.ndarray, quat: np.ndarray, gripper: np.ndarray
+    original: np.ndarray,
+    pos: np.ndarray,
+    quat: np.ndarray,
+    gripper: np.ndarray,
+    speed: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Resample a warped path at the control period so that it moves at the demo's speed.
 
@@ -207,10 +211,11 @@ def retime(
     duration). The path is sampled every period: positions linearly, orientations by SLERP,
     the gripper command held from the preceding row, so every gripper switch happens at the
     same place along the path as in the demo. original, pos (T, 3), quat (T, 4), gripper (T,)
-    -> (N, 3), (N, 4), (N,); an unwarped path comes back unchanged.
+    -> (N, 3), (N, 4), (N,); an unwarped path comes back unchanged. `speed` scales the demo's
+    pace (0.5: every step takes twice as long).
     """
     pos, quat, gripper = np.asarray(pos, float), np.asarray(quat, float), np.asarray(gripper)
-    times = np.concatenate([[0.0], np.cumsum(step_ratios(original, pos))])  # (T,)
+    times = np.concatenate([[0.0], np.cumsum(step_ratios(original, pos) / speed)])  # (T,)
     n = int(math.floor(times[-1] + 1e-9)) + 1
     samples = np.arange(n, dtype=float)
     if samples[-1] < times[-1] - 1e-9:  # end exactly on the demo's last pose
