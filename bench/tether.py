@@ -1,0 +1,152 @@
+"""Benchmark of Tether's keypoint warping on the twin with wide object poses (issue 12).
+
+    python bench/tether.py [--quick] [--episodes N] [--workers W] [--out DIR]
+
+Demos: the twin's scripted expert run through a `SimRobot` of the `sim_panda_wide` profile
+(blocks +-10/15 cm, yaw +-45 degrees; drawer and door anywhere in their mounts) from resets
+with seeds disjoint from the evaluation's, the first 5 successful ones per task
+(`playworld.policies.tether.library.record_demo`). Libraries of the first 1, 3 and 5 demos of
+each task are saved as `tether` policy folders and evaluated with `collection.evaluation.
+evaluate` (the ControlLoop on a SimRobot of the same profile), 17 tasks x `episodes` randomised
+episodes each (20 with --quick, 100 without), privileged keypoints.
+
+Prints `name: value` lines:
+- warp_success_1demo, warp_success_3demos, warp_success_5demos: success pooled over all tasks;
+  warp_success_5demos_lb / _ub: its 95% Wilson interval.
+- warp_success_articulated (drawer, door, light), warp_success_push_lift (lift and push the
+  blocks), warp_success_stack (stack and place in the drawer): 5 demos, per category.
+- warp_success_5demos_<task>: per task.
+- scripted_success: the scripted expert itself on the same episodes (the demonstrator's ceiling).
+- demo_record_s, eval_s_<n>demos: wall-clock seconds (shared machine: noisy).
+Not measured here (see the issue): the perceived-keypoint path, the BC baseline, the play curve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco loads
+
+import yaml  # noqa: E402
+
+from playworld.collection.evaluation import evaluate, wilson_interval  # noqa: E402
+from playworld.hardware.profiles import read_profile, robot_from_profile  # noqa: E402
+from playworld.policies import make_policy  # noqa: E402
+from playworld.policies.tether.library import record_demo  # noqa: E402
+from playworld.policies.tether.policy import TetherPolicy  # noqa: E402
+from playworld.sim.tasks import TASKS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CATEGORIES = {
+    "articulated": (
+        "open_drawer",
+        "close_drawer",
+        "slide_door_left",
+        "slide_door_right",
+        "turn_on_light",
+        "turn_off_light",
+    ),
+    "push_lift": tuple(t for t in TASKS if t.startswith(("lift_", "push_"))),
+    "stack": ("stack_blocks", "place_block_in_drawer"),
+}
+DEMO_SEED0 = 100_000  # demo resets use seeds from here: never an evaluation seed
+MAX_STEPS = 150
+
+
+def wide_profile(out: Path) -> Path:
+    """The sim_panda_wide profile with its twin YAML as an absolute path (runs from anywhere)."""
+    data = read_profile("sim_panda_wide")
+    data["twin"] = str(ROOT / "configs/sim/twin_wide.yaml")
+    path = out / "sim_panda_wide.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def record_demos(profile: Path, per_task: int) -> dict[str, list]:
+    robot = robot_from_profile(profile, cameras={}, action_space="ee_delta")
+    robot.connect()
+    demos: dict[str, list] = {}
+    try:
+        for i, task in enumerate(TASKS):
+            demos[task] = []
+            for k in range(200):
+                if len(demos[task]) == per_task:
+                    break
+                demo = record_demo(robot, task, DEMO_SEED0 + 1000 * i + k, max_steps=MAX_STEPS)
+                if demo is not None:
+                    demos[task].append(demo)
+    finally:
+        robot.disconnect()
+    return demos
+
+
+def pooled(report: dict, tasks) -> tuple[float, int, int]:
+    k = sum(report["tasks"][t]["successes"] for t in tasks)
+    n = sum(report["tasks"][t]["episodes"] for t in tasks)
+    return k / n, k, n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="17 tasks x 20 episodes")
+    parser.add_argument("--episodes", type=int, help="episodes per task (default 20 / 100)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, help="keep the libraries and profile here")
+    args = parser.parse_args()
+    episodes = args.episodes or (20 if args.quick else 100)
+    out = args.out or Path(tempfile.mkdtemp(prefix="tether-bench-"))
+    out.mkdir(parents=True, exist_ok=True)
+    profile = wide_profile(out)
+    print(f"episodes_per_task: {episodes}")
+
+    t0 = time.perf_counter()
+    demos = record_demos(profile, 5)
+    print(f"demo_record_s: {time.perf_counter() - t0:.1f}")
+    short = [t for t, d in demos.items() if len(d) < 5]
+    print(
+        f"demos_per_task_min: {min(len(d) for d in demos.values())}"
+        + (f"  # short: {short}" if short else "")
+    )
+
+    evaluate_on = functools.partial(
+        evaluate,
+        tasks=list(TASKS),
+        episodes=episodes,
+        seed=0,
+        workers=args.workers,
+        max_steps=MAX_STEPS,
+        profile=str(profile),
+    )
+    reports = {}
+    for n in (1, 3, 5):
+        library = [d for task_demos in demos.values() for d in task_demos[:n]]
+        path = TetherPolicy.from_demos(library).save(out / f"library_{n}")
+        t0 = time.perf_counter()
+        reports[n] = evaluate_on(functools.partial(make_policy, str(path)), name=f"tether-{n}")
+        rate = reports[n]["overall"]["success_rate"]
+        name = "warp_success_1demo" if n == 1 else f"warp_success_{n}demos"
+        print(f"{name}: {rate:.3f}")
+        print(f"eval_s_{n}demos: {time.perf_counter() - t0:.1f}")
+    five = reports[5]
+    lo, hi = wilson_interval(
+        sum(r["successes"] for r in five["tasks"].values()), five["overall"]["episodes"]
+    )
+    print(f"warp_success_5demos_lb: {lo:.3f}")
+    print(f"warp_success_5demos_ub: {hi:.3f}")
+    for cat, tasks in CATEGORIES.items():
+        rate, k, n = pooled(five, tasks)
+        print(f"warp_success_{cat}: {rate:.3f}  # {k}/{n}")
+    for task, r in five["tasks"].items():
+        print(f"warp_success_5demos_{task}: {r['success_rate']:.2f}")
+    scripted = evaluate_on(functools.partial(make_policy, "scripted"))
+    print(f"scripted_success: {scripted['overall']['success_rate']:.3f}")
+    print(f"libraries: {out}")
+
+
+if __name__ == "__main__":
+    main()
