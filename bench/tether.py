@@ -3,7 +3,7 @@
     python bench/tether.py [--quick] [--episodes N] [--workers W] [--out DIR]
 
 Demos: the twin's scripted expert run through a `SimRobot` of the `sim_panda_wide` profile
-(blocks +-10/15 cm, yaw +-45 degrees; drawer and door anywhere in their mounts) from resets
+(blocks +-9/15 cm in x/y, yaw +-45 degrees; drawer and door anywhere in their mounts) from resets
 with seeds disjoint from the evaluation's, the first 5 successful ones per task
 (`playworld.policies.tether.library.record_demo`). Libraries of the first 1, 3 and 5 demos of
 each task are saved as `tether` policy folders and evaluated with `collection.evaluation.

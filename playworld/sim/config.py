@@ -11,7 +11,7 @@ from typing import Any
 from playworld.sim.errors import ConfigError
 
 #: Block region of `RandomizationConfig.wide()` (x0 x1 y0 y1, m): clear of the button and cabinets.
-WIDE_BLOCK_REGION = (0.26, 0.46, -0.15, 0.15)
+WIDE_BLOCK_REGION = (0.28, 0.46, -0.15, 0.15)
 #: Render qualities: face ratio kept of the Panda visual meshes, shadow map size (0 = none).
 QUALITIES: dict[str, dict[str, Any]] = {
     "fast": {"mesh_ratio": 0.05, "shadowsize": 0},
@@ -55,7 +55,7 @@ class RandomizationConfig:
 
     @classmethod
     def wide(cls, **overrides: Any) -> RandomizationConfig:
-        """Blocks +-10 cm in x and +-15 cm in y about (0.36, 0) and yaw +-45 degrees; drawer and
+        """Blocks +-9 cm in x about 0.37 and +-15 cm in y, yaw +-45 degrees; drawer and
         door anywhere in their mounts, the button fixed (the default moves blocks less)."""
         return cls(**{"block_yaw": math.pi / 4, "block_region": WIDE_BLOCK_REGION, **overrides})
 

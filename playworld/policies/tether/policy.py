@@ -95,16 +95,17 @@ class Plan(NamedTuple):
     quat: np.ndarray
     gripper: np.ndarray
     demo: str
-    transforms: dict[str, Rigid]
+    transforms: dict[tuple[str, bool], Rigid]  # (anchor, with yaw) -> transform
 
 
-def anchor_transform(demo: Demo, anchor: str, keypoints: np.ndarray) -> Rigid:
+def anchor_transform(demo: Demo, anchor: str, keypoints: np.ndarray, yaw: bool = True) -> Rigid:
     """The rigid transform carrying an anchor's keypoints in the demo's scene to `keypoints`
-    (K, 3) of the current scene: position + yaw for blocks, position for the furniture."""
+    (K, 3) of the current scene: position + yaw for blocks (when `yaw`), position for the
+    furniture."""
     spec = scene_objects()[anchor]
     idx = keypoint_index(spec.names)
     src, dst = demo.keypoints[idx], np.asarray(keypoints, float)[idx]
-    if spec.yaw:
+    if spec.yaw and yaw:
         return fit_yaw(src, dst, spec.period)
     return Rigid.from_yaw(0.0, src.mean(0), dst.mean(0))
 
@@ -125,10 +126,15 @@ def warp_demo(
 ) -> Plan:
     """The demo carried into the scene of `keypoints` (K, 3), starting from the arm's pose."""
     info = demo.info
-    transforms = {a: anchor_transform(demo, a, keypoints) for a in dict.fromkeys(info.anchors)}
-    pos, quat = warp_path(
-        demo.pos, demo.quat, list(info.keyframes), [transforms[a] for a in info.anchors]
-    )
+    # An object's yaw matters to the gripper once it grasps it (from the close event on); a
+    # push or a placement on top of it follows the task's world-frame direction instead.
+    grasped, keys = set(), []
+    for frame, anchor in zip(info.keyframes, info.anchors, strict=True):
+        if frame in info.events and demo.gripper[frame] <= 0.5:
+            grasped.add(anchor)
+        keys.append((anchor, anchor in grasped))
+    transforms = {k: anchor_transform(demo, k[0], keypoints, k[1]) for k in dict.fromkeys(keys)}
+    pos, quat = warp_path(demo.pos, demo.quat, list(info.keyframes), [transforms[k] for k in keys])
     pos, quat, grip = retime(demo.pos, pos, quat, demo.gripper, speed)
     # The reach from the arm's pose to the warped start: over a point above the start (a demo
     # cut from a longer play episode may start in contact), at `reach_speed`, turning on the way.
