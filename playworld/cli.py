@@ -25,6 +25,7 @@ from playworld.collection.commands import autoplay_command, record_command
 from playworld.errors import PlayworldError
 from playworld.hardware.commands import robot_app
 from playworld.policies.commands import eval_command
+from playworld.policies.tether.commands import play_command, tether_app
 from playworld.sim.commands import twin_app
 
 app = typer.Typer(
@@ -37,7 +38,12 @@ app = typer.Typer(
 store_app = typer.Typer(help="Inspect and maintain play stores.", no_args_is_help=True)
 
 # name -> sub-app; later packages add theirs here (e.g. "sim": playworld.sim.cli.app).
-SUBAPPS: dict[str, typer.Typer] = {"store": store_app, "twin": twin_app, "robot": robot_app}
+SUBAPPS: dict[str, typer.Typer] = {
+    "store": store_app,
+    "twin": twin_app,
+    "robot": robot_app,
+    "tether": tether_app,
+}
 
 
 def _version(value: bool) -> None:
@@ -137,6 +143,7 @@ def store_drop(
 for _name, _sub in SUBAPPS.items():
     app.add_typer(_sub, name=_name)
 app.command("eval")(eval_command)
+app.command("play")(play_command)
 app.command("record")(record_command)
 app.command("autoplay")(autoplay_command)
 

@@ -237,21 +237,31 @@ def demos_from_store(path: str, tasks: list[str] | None = None, limit: int | Non
             start, end = int(seg["start"]), min(int(seg["end"]) + 1, len(ep))
             if end - start < 2:
                 continue
-            rows = {k: ep[k][start:end] for k in ("ee_pos", "ee_quat", "action", "keypoints")}
-            demo = make_demo(
-                f"{task}-{len(out):04d}",
-                task,
-                rows["ee_pos"],
-                rows["ee_quat"],
-                rows["action"][:, 6],
-                rows["keypoints"][0],
-                source=f"{path}#{ep.index}:{start}-{end}",
+            demo = demo_from_rows(
+                ep, start, end, task, f"{task}-{len(out):04d}", f"{path}#{ep.index}:{start}-{end}"
             )
-            if starts_in_contact(demo):
+            if demo is None:
                 continue
             out.append(demo)
             count[task] = count.get(task, 0) + 1
     return out
+
+
+def demo_from_rows(
+    episode: Any, start: int, end: int, task: str, demo_id: str, source: str
+) -> Demo | None:
+    """The demo of rows start .. end - 1 of a stored episode; None when it starts in contact."""
+    rows = {k: episode[k][start:end] for k in ("ee_pos", "ee_quat", "action", "keypoints")}
+    demo = make_demo(
+        demo_id,
+        task,
+        rows["ee_pos"],
+        rows["ee_quat"],
+        rows["action"][:, 6],
+        rows["keypoints"][0],
+        source=source,
+    )
+    return None if starts_in_contact(demo) else demo
 
 
 def starts_in_contact(demo: Demo) -> bool:
