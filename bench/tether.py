@@ -16,9 +16,12 @@ Prints `name: value` lines:
 - warp_success_articulated (drawer, door, light), warp_success_push_lift (lift and push the
   blocks), warp_success_stack (stack and place in the drawer): 5 demos, per category.
 - warp_success_5demos_<task>: per task.
+- warp_success_5demos_perceived (+ _lb): 5 demos, keypoints perceived with open3d from the
+  front camera's rendered depth in the demo scenes and the evaluation scenes alike
+  (`playworld.policies.tether.perception`); the SimRobot stepped directly, same seeds.
 - scripted_success: the scripted expert itself on the same episodes (the demonstrator's ceiling).
 - demo_record_s, eval_s_<n>demos: wall-clock seconds (shared machine: noisy).
-Not measured here (see the issue): the perceived-keypoint path, the BC baseline, the play curve.
+Not measured here (see the issue): the BC baseline and the play data curve.
 """
 
 from __future__ import annotations
@@ -85,6 +88,80 @@ def record_demos(profile: Path, per_task: int) -> dict[str, list]:
     return demos
 
 
+def perceived_success(
+    profile: Path, episodes: int, per_task: int = 5
+) -> tuple[float, int, int, dict]:
+    """Success with perceived keypoints: demo scenes and evaluation scenes both seen through the
+    front RGB-D camera (open3d), the same seeds as `evaluate`. Runs the SimRobot step by step
+    (the loop's depth is not an observation feature), keypoints perceived once per episode."""
+    import numpy as np
+
+    from playworld.collection.evaluation import episode_seed
+    from playworld.policies.tether.perception import Perceiver, PerceptionError
+    from playworld.sim.render import TwinRenderer
+    from playworld.sim.tasks import prepare_task
+
+    robot = robot_from_profile(profile, cameras={}, action_space="ee_delta")
+    robot.connect()
+    renderer = TwinRenderer(robot.twin, 240, 320)
+    robot.reset(seed=DEMO_SEED0 - 1)
+    perceiver = Perceiver.calibrate(renderer)
+    reasons: dict[str, int] = {}
+
+    def perceive(objects):
+        def fn(robot, obs):
+            return perceiver.keypoints(renderer, obs["keypoints"], sorted(objects))
+
+        return fn
+
+    try:
+        demos = []
+        for i, task in enumerate(TASKS):
+            got, k = 0, 0
+            while got < per_task and k < 200:
+                seed = DEMO_SEED0 + 1000 * i + k
+                k += 1
+                plain = record_demo(robot, task, seed, max_steps=MAX_STEPS)
+                if plain is None:
+                    continue
+                try:  # again from the same reset, its scene now perceived
+                    demo = record_demo(
+                        robot, task, seed, MAX_STEPS, keypoints=perceive(set(plain.info.anchors))
+                    )
+                except PerceptionError:
+                    continue
+                if demo is not None:
+                    demos.append(demo)
+                    got += 1
+        policy = TetherPolicy.from_demos(demos)
+        k_total = n_total = 0
+        for ti, task in enumerate(TASKS):
+            objects = {a for d in policy.config.demos if d.task == task for a in d.anchors}
+            for e in range(episodes):
+                seed = episode_seed(0, ti, e)
+                robot.reset(seed=seed)
+                start = prepare_task(robot.twin, TASKS[task], np.random.default_rng([seed, 1]))
+                policy.reset(seed=seed, goal=task)
+                obs = robot.get_observation()
+                n_total += 1
+                try:
+                    kp = perceiver.keypoints(renderer, obs["keypoints"], sorted(objects))
+                except PerceptionError as exc:
+                    key = str(exc).split(",")[0]
+                    reasons[key] = reasons.get(key, 0) + 1
+                    continue
+                for _ in range(MAX_STEPS):
+                    robot.send_action(policy.act({**obs, "keypoints": kp}))
+                    obs = robot.get_observation()
+                    if TASKS[task].success(start, obs["state"]):
+                        k_total += 1
+                        break
+    finally:
+        renderer.close()
+        robot.disconnect()
+    return k_total / n_total, k_total, n_total, reasons
+
+
 def pooled(report: dict, tasks) -> tuple[float, int, int]:
     k = sum(report["tasks"][t]["successes"] for t in tasks)
     n = sum(report["tasks"][t]["episodes"] for t in tasks)
@@ -97,6 +174,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, help="episodes per task (default 20 / 100)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, help="keep the libraries and profile here")
+    parser.add_argument("--no-perceived", action="store_true", help="skip the open3d path")
+    parser.add_argument("--perceived-episodes", type=int, help="episodes per task, perceived")
     args = parser.parse_args()
     episodes = args.episodes or (20 if args.quick else 100)
     out = args.out or Path(tempfile.mkdtemp(prefix="tether-bench-"))
@@ -143,6 +222,18 @@ def main() -> None:
         print(f"warp_success_{cat}: {rate:.3f}  # {k}/{n}")
     for task, r in five["tasks"].items():
         print(f"warp_success_5demos_{task}: {r['success_rate']:.2f}")
+    if not args.no_perceived:
+        t0 = time.perf_counter()
+        try:
+            rate, k, n, reasons = perceived_success(profile, args.perceived_episodes or episodes)
+            print(
+                f"warp_success_5demos_perceived: {rate:.3f}  # {k}/{n}; perception failures {reasons}"
+            )
+            lo, _ = wilson_interval(k, n)
+            print(f"warp_success_5demos_perceived_lb: {lo:.3f}")
+        except ImportError as exc:
+            print(f"warp_success_5demos_perceived: not measured ({exc})")
+        print(f"perceived_s: {time.perf_counter() - t0:.1f}")
     scripted = evaluate_on(functools.partial(make_policy, "scripted"))
     print(f"scripted_success: {scripted['overall']['success_rate']:.3f}")
     print(f"libraries: {out}")

@@ -276,10 +276,13 @@ def starts_in_contact(demo: Demo) -> bool:
     return bool(np.linalg.norm(demo.keypoints[idx] - tips, axis=1).min() < CONTACT)
 
 
-def record_demo(robot: Any, task: str, seed: int, max_steps: int = 150) -> Demo | None:
+def record_demo(
+    robot: Any, task: str, seed: int, max_steps: int = 150, keypoints: Any = None
+) -> Demo | None:
     """A demo of `task` by the twin's scripted expert on a connected `SimRobot` (ee_delta) from
     `robot.reset(seed)` (the quick path for examples and benchmarks; stores are the usual
-    source). None when the expert fails within `max_steps`."""
+    source). None when the expert fails within `max_steps`. `keypoints(robot, obs)` -> (K, 3):
+    where the demo's scene keypoints come from (default: the privileged observation)."""
     from playworld.sim.experts import ScriptedExpert
     from playworld.sim.tasks import get_task, prepare_task
 
@@ -288,7 +291,7 @@ def record_demo(robot: Any, task: str, seed: int, max_steps: int = 150) -> Demo 
     start = prepare_task(robot.twin, t, np.random.default_rng([seed, 1]))
     expert = ScriptedExpert(task)
     obs = robot.get_observation()
-    kp = obs["keypoints"]
+    kp = obs["keypoints"] if keypoints is None else keypoints(robot, obs)
     pos, quat, grip = [], [], []
     for _ in range(max_steps):
         action = expert.act(obs)
