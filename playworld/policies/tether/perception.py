@@ -212,12 +212,34 @@ def register(
 
 @dataclass
 class ObjectModel:
-    """One object's model: its cloud (N, 3) and keypoints (k, 3) in the same (reference) frame,
-    and the rows of those keypoints in `KEYPOINTS`."""
+    """One object's model: its cloud (N, 3) and keypoints (k, 3) in the same frame, the rows
+    of those keypoints in `KEYPOINTS`; `complete`: the cloud covers the whole surface (then the
+    partial scene view is registered onto the model, which it lies on, and the transform
+    inverted), else it is a view from the same camera (registered onto the scene)."""
 
     cloud: np.ndarray
     keypoints: np.ndarray
     rows: np.ndarray
+    complete: bool = False
+
+
+def cube_model(half: float, rows: np.ndarray, step: float = 0.002) -> ObjectModel:
+    """A cube's surface sampled every `step` m, centred at the origin, with the twin's block
+    keypoints: the centre, then corners c0..c7 at (sx, sy, sz) * half, sx slowest."""
+    g = np.arange(-half, half + 1e-9, step)
+    a, b = np.meshgrid(g, g, indexing="ij")
+    a, b = a.ravel(), b.ravel()
+    faces = []
+    for axis in range(3):
+        for sign in (-1.0, 1.0):
+            face = np.empty((len(a), 3))
+            face[:, axis] = sign * half
+            others = [i for i in range(3) if i != axis]
+            face[:, others[0]], face[:, others[1]] = a, b
+            faces.append(face)
+    corners = [[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]
+    keypoints = np.vstack([[0.0, 0.0, 0.0], np.array(corners, float) * half])
+    return ObjectModel(np.unique(np.vstack(faces).round(6), axis=0), keypoints, rows, True)
 
 
 class Perceiver:
@@ -233,13 +255,17 @@ class Perceiver:
         """Object models from the renderer's twin as it stands (its privileged keypoints label
         the clouds once, as a scanned model's keypoints would be labelled)."""
         from playworld.policies.tether.library import keypoint_index, scene_objects
+        from playworld.sim.scene import LAYOUT
 
         clouds = segment(*twin_cloud(renderer, camera))
         keypoints = renderer.twin.keypoints()
         models = {}
         for name, spec in scene_objects().items():
             rows = keypoint_index(spec.names)
-            models[name] = ObjectModel(clouds[name], keypoints[rows], rows)
+            if name.startswith("block_"):  # a cube: its model is exact
+                models[name] = cube_model(LAYOUT.block_half, rows)
+            else:
+                models[name] = ObjectModel(clouds[name], keypoints[rows], rows)
         return cls(models, camera, **kwargs)
 
     def keypoints(
@@ -251,12 +277,16 @@ class Perceiver:
         out = np.array(base, np.float64, copy=True)
         for name in objects or list(self.models):
             model = self.models[name]
-            result = register(model.cloud, clouds[name])
+            if model.complete:
+                result = register(clouds[name], model.cloud)
+                t = np.linalg.inv(result.transform)
+            else:
+                result = register(model.cloud, clouds[name])
+                t = result.transform
             if result.fitness < self.min_fitness:
                 raise PerceptionError(
                     f"expected a registration fitness >= {self.min_fitness} for {name}, found "
                     f"{result.fitness:.2f} ({len(clouds[name])} scene points)"
                 )
-            t = result.transform
             out[model.rows] = model.keypoints @ t[:3, :3].T + t[:3, 3]
         return out
