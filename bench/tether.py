@@ -19,6 +19,9 @@ Prints `name: value` lines:
 - warp_success_5demos_perceived (+ _lb): 5 demos, keypoints perceived with open3d from the
   front camera's rendered depth in the demo scenes and the evaluation scenes alike
   (`playworld.policies.tether.perception`); the SimRobot stepped directly, same seeds.
+- play_attempts_per_hour_wall / _twin, play_success: a `play` run of --play-episodes attempts
+  from the 5-demo library (wall clock on a shared machine; twin time = attempts per hour of
+  simulated robot time).
 - scripted_success: the scripted expert itself on the same episodes (the demonstrator's ceiling).
 - demo_record_s, eval_s_<n>demos: wall-clock seconds (shared machine: noisy).
 Not measured here (see the issue): the BC baseline and the play data curve.
@@ -175,6 +178,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, help="keep the libraries and profile here")
     parser.add_argument("--no-perceived", action="store_true", help="skip the open3d path")
+    parser.add_argument("--play-episodes", type=int, default=40, help="attempts of the play run")
     parser.add_argument("--perceived-episodes", type=int, help="episodes per task, perceived")
     args = parser.parse_args()
     episodes = args.episodes or (20 if args.quick else 100)
@@ -234,6 +238,22 @@ def main() -> None:
         except ImportError as exc:
             print(f"warp_success_5demos_perceived: not measured ({exc})")
         print(f"perceived_s: {time.perf_counter() - t0:.1f}")
+    if args.play_episodes:
+        from playworld.policies.tether.play import PlayConfig, play
+
+        lib = out / "play_library"
+        TetherPolicy.load(out / "library_5").save(lib)
+        summary = play(
+            lib,
+            out / "play.zarr",
+            PlayConfig(episodes=args.play_episodes, max_steps=MAX_STEPS, profile=str(profile)),
+        )
+        print(f"play_attempts_per_hour_wall: {summary['attempts_per_hour_wall']:.0f}")
+        print(f"play_attempts_per_hour_twin: {summary['attempts_per_hour_twin']:.0f}")
+        print(
+            f"play_success: {summary['successes'] / summary['attempts']:.3f}  # "
+            f"{summary['successes']}/{summary['attempts']}, library +{summary['added']}"
+        )
     scripted = evaluate_on(functools.partial(make_policy, "scripted"))
     print(f"scripted_success: {scripted['overall']['success_rate']:.3f}")
     print(f"libraries: {out}")
