@@ -13,7 +13,10 @@ demo's speed (`warp.retime`) and prefixes a straight reach from the arm's curren
 
 Execution is closed-loop on the measured end-effector pose (a choice; Tether runs open loop):
 each step's action is the way from the measured pose to the next pose of the plan (clipped to
-the action space), which the twin's ee-delta controller integrates; a gripper switch waits
+the action space), so that the robot's set point is the plan itself (SimRobot applies an ee
+delta to the measured pose). Open loop (the plan's own steps, `gain=0`) succeeded in 5% of 40
+twin episodes where this did in 60-85% (open_drawer, two pushes, a lift; 2026-12-02, before
+the reach and event fixes below). A gripper switch waits
 (at most `event_wait` steps) until the arm is within `event_tol` of the pose where the demo
 switched, so that a lagging arm does not grasp beside the object.
 
@@ -44,6 +47,7 @@ from playworld.policies.tether.library import (
 from playworld.policies.tether.warp import Rigid, fit_yaw, retime, slerp, warp_path
 
 SELECTIONS = ("nearest", "random")
+TRACKING = ("measured", "target")
 REACH_CLEARANCE = 0.05  # m above the warped start that the reach passes through
 
 
@@ -55,6 +59,11 @@ class TetherConfig(PolicyConfig):
     demo whose anchors moved least) or `random` (seeded by `reset`). `reach_speed`: m per
     control step of the approach from the current pose to the warped start. `event_tol` (m) and
     `event_wait` (steps): how close, and how long at most, a gripper switch waits.
+    `tracking`: `measured` (each action = the plan's next step from a point `gain` of the way
+    from the plan's current pose to the measured one: gain 1 sends the way from the measured
+    pose to the plan's next pose) or `target` (mirrors a controller that integrates its target
+    from the deltas and restarts it beyond `TARGET_SLACK`, and sends the way from that target).
+    `speed`: the demo's pace scaled (1: the demo's Cartesian speed, Tether's rule).
     """
 
     demos: tuple[DemoInfo, ...] = ()
@@ -72,6 +81,11 @@ class TetherConfig(PolicyConfig):
             raise ConfigError(
                 f"expected n_obs_steps = n_action_steps = 1 for tether (it tracks its plan "
                 f"step by step), found {self.n_obs_steps} and {self.n_action_steps}"
+            )
+        if self.tracking not in TRACKING or not 0 <= self.gain <= 1 or not 0 < self.speed <= 4:
+            raise ConfigError(
+                f"expected tracking in {TRACKING}, 0 <= gain <= 1, 0 < speed <= 4, found "
+                f"{self.tracking!r}, {self.gain}, {self.speed}"
             )
         if self.selection not in SELECTIONS:
             raise ConfigError(f"expected selection in {SELECTIONS}, found {self.selection!r}")
