@@ -32,6 +32,9 @@ def play_command(
         "sim_panda"
     ),
     cameras: Annotated[str, typer.Option(help="Twin cameras to record, comma-separated.")] = "",
+    keypoints: Annotated[
+        str, typer.Option(help="privileged (the twin's sites) or perceived (open3d, depth).")
+    ] = "privileged",
 ) -> None:
     """Autonomous functional play: warp demos to practise the feasible tasks, judge, learn.
 
@@ -57,6 +60,7 @@ def play_command(
             seed=seed,
             profile=profile,
             cameras=tuple(c for c in cameras.split(",") if c),
+            keypoints=keypoints,
         )
         summary = play(demos, store, config, on_attempt=progress)
     except PlayworldError as exc:

@@ -111,8 +111,13 @@ class PlayConfig:
     cameras: tuple[str, ...] = ()
     height: int = 96
     width: int = 128
+    keypoints: str = "privileged"  # or "perceived": open3d on the front camera's depth
 
     def __post_init__(self) -> None:
+        if self.keypoints not in ("privileged", "perceived"):
+            raise ConfigError(
+                f"expected keypoints 'privileged' or 'perceived', found {self.keypoints!r}"
+            )
         if self.episodes is None and self.hours is None:
             raise ConfigError(
                 "expected --episodes N or --hours H (how long to play), found neither"
@@ -185,11 +190,16 @@ def play(
     cams = twin_cameras(
         twin, AutoplayConfig(cameras=config.cameras, height=config.height, width=config.width)
     )
-    hold = {"action": None}
+    hold: dict[str, Any] = {"action": None, "keypoints": None}
+    perceive = _perceiver(twin, policy) if config.keypoints == "perceived" else None
 
     def source(obs: Mapping[str, np.ndarray]) -> np.ndarray:
         if hold["action"] is not None:
             return hold["action"]
+        if perceive is not None:  # once per attempt; a failure fails the attempt with its reason
+            if hold["keypoints"] is None:
+                hold["keypoints"] = perceive(obs)
+            obs = {**obs, "keypoints": hold["keypoints"]}
         return policy.act(obs)
 
     loop = ControlLoop(robot, source, fps, cameras=cams, realtime=False)
@@ -285,6 +295,8 @@ def play(
         store.close()
         for cam in cams.values():
             cam.disconnect()
+        if perceive is not None:
+            perceive.close()
         robot.disconnect()
         if counts["added"]:
             policy.save(library)
@@ -301,6 +313,23 @@ def play(
     }
 
 
+def _perceiver(twin: Any, policy: Any) -> Callable[[Mapping[str, np.ndarray]], np.ndarray]:
+    """obs -> keypoints (K, 3) with the current task's anchors perceived (open3d), models
+    calibrated on the scene as it stands now."""
+    from playworld.policies.tether.perception import Perceiver
+    from playworld.sim.render import TwinRenderer
+
+    renderer = TwinRenderer(twin, 240, 320)
+    perceiver = Perceiver.calibrate(renderer)
+
+    def perceive(obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        objects = {a for d in policy.config.demos if d.task == policy.goal for a in d.anchors}
+        return perceiver.keypoints(renderer, obs["keypoints"], sorted(objects))
+
+    perceive.close = renderer.close  # type: ignore[attr-defined]
+    return perceive
+
+
 def _feasible(twin: Any, policy: Any, tasks: Mapping[str, Any]) -> list[str]:
     state = twin.get_state()
     return [t for t, task in tasks.items() if policy.demos_for(t) and task.feasible(state)]
@@ -314,7 +343,7 @@ def _attempt(robot, loop, writer, policy, judge, task, demo, seed, config, hold)
     reason = None
     policy.reset(seed=seed, goal=task)
     policy.use_demo(demo)
-    hold["action"] = None
+    hold["action"] = hold["keypoints"] = None
     outcome = {"success": False, "judged": False}
 
     def on_tick(tick: Any) -> bool:

@@ -116,3 +116,21 @@ def test_a_short_play_run_appends_labelled_episodes_that_replay_exactly(tmp_path
         tmp_path / "lib", tmp_path / "play.zarr", PlayConfig(episodes=1, seed=4, max_steps=40)
     )
     assert more["attempts"] == 1 and len(PlayStore.open(tmp_path / "play.zarr")) == 5
+
+
+def test_play_with_perceived_keypoints(tmp_path):
+    pytest.importorskip("open3d", reason="open3d (the `tether` extra) is not installed")
+    from playworld.hardware.profiles import robot_from_profile
+    from playworld.policies.tether.library import record_demo
+    from playworld.policies.tether.policy import TetherPolicy
+
+    robot = robot_from_profile("sim_panda", cameras={}, action_space="ee_delta")
+    robot.connect()
+    try:
+        demos = [record_demo(robot, t, seed=1) for t in ("open_drawer", "close_drawer")]
+    finally:
+        robot.disconnect()
+    TetherPolicy.from_demos(demos).save(tmp_path / "lib")
+    config = PlayConfig(episodes=2, seed=2, max_steps=60, keypoints="perceived")
+    summary = play(tmp_path / "lib", tmp_path / "play.zarr", config)
+    assert summary["attempts"] == 2 and summary["successes"] >= 1
