@@ -121,11 +121,13 @@ class SafetyGuard:
     def observe(self, q: np.ndarray, t: float, gripper: float | None = None) -> bool:
         """Record a measured joint state (n,) rad at time t; non-finite states are ignored."""
         q = np.asarray(q, float).reshape(-1)
-        if q.shape != self.lower.shape or not np.all(np.isfinite(q)) or not np.isfinite(t):
+        # Array methods and float min/max below: this runs every control step (cheaper than
+        # the np.all / np.clip wrappers, same results on the finite values that reach them).
+        if q.shape != self.lower.shape or not np.isfinite(q).all() or not np.isfinite(t):
             return False
         self._meas_q, self._meas_t = q.copy(), float(t)
         if gripper is not None and np.isfinite(gripper):
-            self._meas_gripper = float(np.clip(gripper, 0.0, 1.0))
+            self._meas_gripper = min(max(float(gripper), 0.0), 1.0)
         return True
 
     def estop(self, reason: str = "e-stop pressed") -> None:
@@ -153,7 +155,7 @@ class SafetyGuard:
         blocked = self._watchdog(t, check_action=False)
         if blocked is not None:
             return blocked
-        if not np.all(np.isfinite(a)):
+        if not np.isfinite(a).all():
             return self._hold(t, "refused a non-finite action (NaN or inf)")
         self._action_t = t
         meas = self._meas_q
@@ -163,10 +165,10 @@ class SafetyGuard:
             dt = max(t - self._prev_t, 0.0)
             lo = np.maximum(lo, self._prev_q - self.max_velocity * dt)
             hi = np.minimum(hi, self._prev_q + self.max_velocity * dt)
-        if np.any(lo > hi):
+        if (lo > hi).any():
             return self._hold(t, "the measured joints lag the previous command: holding")
         target = a[:-1]
-        q = np.clip(target, lo, hi)
+        q = np.minimum(np.maximum(target, lo), hi)  # = np.clip: lo <= hi, target finite
         reason = "" if np.array_equal(q, target) else "clipped to joint / step / velocity limits"
         if self.workspace is not None and self.fk is not None and not self._inside(q):
             start = np.clip(self._prev_q if self._prev_q is not None else meas, lo, hi)
@@ -176,7 +178,7 @@ class SafetyGuard:
             if not self._inside(q):
                 q = start
             reason = "pulled back into the workspace box"
-        gripper = float(np.clip(a[-1], 0.0, 1.0))
+        gripper = min(max(float(a[-1]), 0.0), 1.0)
         self._prev_q, self._prev_t, self._prev_gripper = q, t, gripper
         return Command("move", q.copy(), gripper, reason)
 
@@ -240,7 +242,7 @@ class SafetyGuard:
     def _inside(self, q: np.ndarray) -> bool:
         p = np.asarray(self.fk(q), float)
         w = self.workspace
-        return bool(np.all(np.isfinite(p)) and np.all(p >= w[0::2]) and np.all(p <= w[1::2]))
+        return bool(np.isfinite(p).all() and (p >= w[0::2]).all() and (p <= w[1::2]).all())
 
     def _pull_back(self, start: np.ndarray, q: np.ndarray, iterations: int = 12) -> np.ndarray:
         """The point on start -> q farthest from `start` found inside the box (start is inside)."""

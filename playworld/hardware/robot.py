@@ -69,7 +69,10 @@ class Robot(abc.ABC):
 
     name: str = "robot"
 
-    def __init__(self, guard: SafetyGuard, watchdog_period: float = 0.02) -> None:
+    def __init__(self, guard: SafetyGuard, watchdog_period: float | None = 0.02) -> None:
+        """`watchdog_period`: s between watchdog checks; None for a robot whose guard clock only
+        advances when it is commanded (a simulation stepped by `send_action`), where no stale
+        state or action can ever be seen between commands."""
         self.guard = guard
         self.last_command: Command | None = None
         self._connected = False
@@ -105,6 +108,8 @@ class Robot(abc.ABC):
             return
         self._connect()
         self._connected = True
+        if self._watchdog_period is None:
+            return
         self._stop_watchdog.clear()
         self._watchdog = threading.Thread(
             target=self._watchdog_loop, name=f"{self.name}-watchdog", daemon=True

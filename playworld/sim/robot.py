@@ -20,8 +20,10 @@ from playworld.hardware.errors import ConfigError, HardwareError, NotConnectedEr
 from playworld.hardware.guard import Command, SafetyGuard
 from playworld.hardware.robot import ROBOTS, Robot, RobotConfig
 from playworld.hardware.teleop import ACTION_NAMES
+from playworld.sim.state import STATE_LAYOUT
 
 FINGER_OPENING = 0.08  # m, gripper width at opening 1.0
+_STATE_SLICES = STATE_LAYOUT.slices
 ACTION_SPACES = ("joint_pos", "ee_delta")
 
 
@@ -108,7 +110,10 @@ class SimRobot(Robot):
     full twin state and the keypoint sites."""
 
     def __init__(self, config: SimRobotConfig) -> None:
-        super().__init__(SafetyGuard(config.guard))
+        # No watchdog thread: the guard reads the simulation clock, which only `send_action`
+        # advances, so between commands nothing can go stale. (A thread waking every 20 ms to
+        # take the robot's lock cost evaluation ~10% of its steps in lock hand-overs.)
+        super().__init__(SafetyGuard(config.guard), watchdog_period=None)
         self.config = config
         self.name = config.name
         self.twin = None
@@ -186,16 +191,19 @@ class SimRobot(Robot):
         self._require_connected()
         with self._lock:
             tw = self.twin
-            pos, quat = tw.ee_pose()
-            q, gripper = self._joints()
+            # The state vector holds the joints, finger width and end-effector pose already:
+            # one gather per step instead of three reads of the same MuJoCo data.
+            state = tw.get_state()
+            sl = _STATE_SLICES
+            width = float(state[sl["gripper_width"]][0])
             obs = {
-                "joint_pos": q.astype(np.float32),
-                "gripper": np.array([gripper], np.float32),
-                "ee_pos": pos.astype(np.float32),
-                "ee_quat": quat.astype(np.float32),
-                "state": tw.get_state(),
+                "joint_pos": state[sl["arm_qpos"]].astype(np.float32),
+                "gripper": np.array([min(max(width / FINGER_OPENING, 0.0), 1.0)], np.float32),
+                "ee_pos": state[sl["ee_pos"]].astype(np.float32),
+                "ee_quat": state[sl["ee_quat"]].astype(np.float32),
+                "state": state,
                 "keypoints": tw.keypoints().astype(np.float32),
-                "t": np.array([self.clock()]),
+                "t": np.array([float(tw.data.time)]),
             }
             for name, cam in self.cameras.items():
                 obs[name] = cam.read().image
@@ -214,16 +222,23 @@ class SimRobot(Robot):
         tw = self.twin
         q = tw.data.qpos[tw.arm_qadr].copy()
         width = float(tw.data.qpos[tw.finger_qadr].sum())
-        return q, float(np.clip(width / FINGER_OPENING, 0.0, 1.0))
+        return q, min(max(width / FINGER_OPENING, 0.0), 1.0)
 
     def _observe(self) -> None:
         q, gripper = self._joints()
         self.guard.observe(q, self.clock(), gripper)
 
     def _fk(self, q: np.ndarray) -> np.ndarray:
-        full = self.twin.data.qpos.copy()
-        full[self.twin.arm_qadr] = q
-        return self.twin.ik.forward(full)[0]
+        """End-effector position (3,) m at arm joints `q` (the guard's workspace check, every
+        step): kinematics on the IK's scratch data, without the Jacobian `ik.forward` builds."""
+        import mujoco
+
+        tw = self.twin
+        scratch = tw.ik.scratch
+        scratch.qpos[:] = tw.data.qpos
+        scratch.qpos[tw.arm_qadr] = q
+        mujoco.mj_kinematics(tw.model, scratch)
+        return scratch.site_xpos[tw.ee_site].copy()
 
     def _to_joint_target(self, action: np.ndarray) -> np.ndarray:
         if self.config.action_space == "joint_pos":

@@ -20,6 +20,7 @@ of the state; writing a state sets them to zero (the twin is synchronised at res
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -49,7 +50,7 @@ class StateLayout:
 
     fields: tuple[tuple[str, int, str], ...] = FIELDS
 
-    @property
+    @cached_property  # read on every expert step: computed once
     def slices(self) -> dict[str, slice]:
         out, start = {}, 0
         for name, size, _ in self.fields:

@@ -50,6 +50,7 @@ class Twin:
         self.block_qadr = {c: m.joint(f"block_{c}").qposadr[0] for c in BLOCKS}
         self.block_dofadr = {c: m.joint(f"block_{c}").dofadr[0] for c in BLOCKS}
         self.ee_site = m.site(EE_SITE).id
+        self._state_dst, self._state_src = self._state_index()
         self.keypoint_ids = np.array([m.site(k).id for k in KEYPOINTS])
         self.bulb_geom = m.geom("light_bulb").id
         self.front_cam = m.camera("front").id
@@ -178,23 +179,33 @@ class Twin:
 
     def get_state(self) -> np.ndarray:
         """The state vector (40,) float64; layout in `playworld.sim.state`."""
-        d = self.data
-        pos, quat = self.ee_pose()
-        parts = {
-            "arm_qpos": d.qpos[self.arm_qadr],
-            "gripper_width": d.qpos[self.finger_qadr].sum(),
-            "ee_pos": pos,
-            "ee_quat": quat,
-            "drawer": d.qpos[self.qadr["drawer"]],
-            "door": d.qpos[self.qadr["door"]],
-            "button": d.qpos[self.qadr["button"]],
-            "light": float(self.light),
-        }
+        # Gathered through index arrays built once (`_state_index`): it runs several times per
+        # control step (observation, success checks), so it avoids building a dict of parts.
+        d, sl = self.data, STATE_LAYOUT.slices
+        out = np.empty(STATE_LAYOUT.size)
+        out[self._state_dst] = d.qpos[self._state_src]
+        out[sl["gripper_width"]] = d.qpos[self.finger_qadr].sum()
+        out[sl["ee_pos"]] = d.site_xpos[self.ee_site]
+        mujoco.mju_mat2Quat(out[sl["ee_quat"]], d.site_xmat[self.ee_site])
+        out[sl["light"]] = float(self.light)
+        return out
+
+    def _state_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """(state rows, qpos addresses) of the state fields that are joint positions."""
+        sl, dst, src = STATE_LAYOUT.slices, [], []
+
+        def add(name: str, adr: np.ndarray | list[int]) -> None:
+            dst.extend(range(sl[name].start, sl[name].stop))
+            src.extend(int(a) for a in adr)
+
+        add("arm_qpos", self.arm_qadr)
+        for name in ("drawer", "door", "button"):
+            add(name, [self.qadr[name]])
         for c in BLOCKS:
             adr = self.block_qadr[c]
-            parts[f"block_{c}_pos"] = d.qpos[adr : adr + 3]
-            parts[f"block_{c}_quat"] = d.qpos[adr + 3 : adr + 7]
-        return STATE_LAYOUT.pack(parts)
+            add(f"block_{c}_pos", range(adr, adr + 3))
+            add(f"block_{c}_quat", range(adr + 3, adr + 7))
+        return np.array(dst), np.array(src)
 
     def set_state(self, state: np.ndarray) -> None:
         """Set joints, objects and the light from a state vector (40,); velocities become zero.

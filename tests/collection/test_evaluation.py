@@ -182,6 +182,7 @@ def test_eval_observation_equals_the_autoplay_recording(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # 340 episodes: about a minute on 2 free cores
 def test_scripted_experts_succeed_on_every_task_through_the_loop():
     report = evaluate(SCRIPTED, "all", episodes=20, seed=0, workers=2)
     rates = {t: r["success_rate"] for t, r in report["tasks"].items()}

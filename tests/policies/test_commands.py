@@ -76,3 +76,16 @@ def test_unknown_policy_and_missing_weights_one_line_exit_2(tmp_path):
     assert missing.returncode == 2
     lines = missing.stderr.strip().splitlines()
     assert len(lines) == 1 and "model.safetensors" in lines[0], missing.stderr
+
+
+def test_policy_reading_features_the_robot_lacks_is_one_line(tmp_path):
+    make_policy("zero").save(tmp_path / "ckpt")
+    config = tmp_path / "ckpt" / "config.json"
+    data = json.loads(config.read_text())
+    data["observation_features"]["lidar"] = {"shape": [360], "dtype": "float32"}
+    config.write_text(json.dumps(data))
+    args = ["eval", "--policy", str(tmp_path / "ckpt"), "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(_app(), [*args, "--tasks", "open_drawer", "--workers", "1"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "lidar" in lines[0] and "Traceback" not in result.output
