@@ -55,6 +55,9 @@ def _o3d():
             f"expected open3d for perceived keypoints (pip install 'playworld[tether]'; it needs "
             f"apt-get install libusb-1.0-0), found it missing: {exc}"
         ) from None
+    # RANSAC on a cube's features often keeps few mutual matches and falls back (it says so
+    # on every call); errors still show.
+    o3d.utility.set_verbosity_level(o3d.utility.VerbosityLevel.Error)
     return o3d
 
 

@@ -119,3 +119,19 @@ def test_a_lift_demo_lifts_blocks_elsewhere(lift_demo, tmp_path):
         functools.partial(make_policy, tmp_path / "lib"), "lift_red_block", episodes=4, seed=2
     )
     assert report["overall"]["success_rate"] >= 0.75
+
+
+def test_a_store_without_keypoints_is_refused_in_one_line(tmp_path):
+    from playworld.datasets import PlayStore
+    from playworld.features import Feature
+    from playworld.policies.tether.library import DemoError, demos_from_store
+
+    features = {
+        "ee_pos": Feature((3,), "float32"),
+        "ee_quat": Feature((4,), "float32"),
+        "action": Feature((7,), "float32", kind="action"),
+    }
+    PlayStore.create(tmp_path / "s.zarr", features, fps=10).close()
+    with pytest.raises(DemoError) as err:
+        demos_from_store(str(tmp_path / "s.zarr"))
+    assert "keypoints" in str(err.value) and "\n" not in str(err.value)
