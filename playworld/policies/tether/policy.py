@@ -44,10 +44,20 @@ from playworld.policies.tether.library import (
     keypoint_index,
     scene_objects,
 )
-from playworld.policies.tether.warp import Rigid, fit_yaw, retime, slerp, warp_path
+from playworld.policies.tether.warp import (
+    Rigid,
+    fit_yaw,
+    quat_error,
+    retime,
+    rotate_quat,
+    slerp,
+    warp_path,
+)
 
 SELECTIONS = ("nearest", "random")
 TRACKING = ("measured", "target")
+#: The ee-delta controller restarts its target at the measured pose beyond this lag (m, rad).
+TARGET_SLACK = (0.02, 0.15)
 REACH_CLEARANCE = 0.05  # m above the warped start that the reach passes through
 
 
@@ -264,8 +274,6 @@ class TetherPolicy(Policy):
 
     def act(self, obs: Observation) -> np.ndarray:
         """The next ee_delta action (7,) float32 for an observation with ee_pos, ee_quat, keypoints."""
-        from playworld.sim.controllers import quat_error, rotate_quat
-
         try:
             ee, quat = np.asarray(obs["ee_pos"], float), np.asarray(obs["ee_quat"], float)
             keypoints = np.asarray(obs["keypoints"], float)
@@ -353,8 +361,6 @@ class TetherPolicy(Policy):
 
 def _lagging(target: tuple[np.ndarray, np.ndarray], ee: np.ndarray, quat: np.ndarray) -> bool:
     """The controller's rule for restarting its target at the measured pose."""
-    from playworld.sim.controllers import TARGET_SLACK
-
     gap = float(np.linalg.norm(target[0] - ee))
     return gap > TARGET_SLACK[0] or abs(float(target[1] @ quat)) < math.cos(TARGET_SLACK[1] / 2)
 

@@ -70,6 +70,37 @@ def slerp(q0: np.ndarray, q1: np.ndarray, s: float) -> np.ndarray:
     return (math.sin((1 - s) * theta) * q0 + math.sin(s * theta) * q1) / math.sin(theta)
 
 
+def quat_conj(q: np.ndarray) -> np.ndarray:
+    """Conjugate (the inverse of a unit quaternion) (..., 4) wxyz."""
+    return np.asarray(q, float) * [1.0, -1.0, -1.0, -1.0]
+
+
+def rotvec_quat(rotvec: np.ndarray) -> np.ndarray:
+    """Unit quaternion (4,) wxyz of an axis-angle vector (3,) rad."""
+    rotvec = np.asarray(rotvec, float)
+    angle = float(np.linalg.norm(rotvec))
+    if angle < 1e-12:
+        return IDENTITY_QUAT.copy()
+    return np.concatenate([[math.cos(angle / 2)], math.sin(angle / 2) * rotvec / angle])
+
+
+def quat_error(target: np.ndarray, quat: np.ndarray) -> np.ndarray:
+    """World-frame axis-angle (3,) rad turning `quat` onto `target` (both (4,) wxyz), the short
+    way: the rotation part of an ee_delta action."""
+    q = quat_mul(target, quat_conj(quat))
+    if q[0] < 0:
+        q = -q
+    s = float(np.linalg.norm(q[1:]))
+    if s < 1e-12:
+        return np.zeros(3)
+    return 2.0 * math.atan2(s, q[0]) * q[1:] / s
+
+
+def rotate_quat(quat: np.ndarray, rotvec: np.ndarray) -> np.ndarray:
+    """`quat` (4,) turned by the world-frame axis-angle `rotvec` (3,) rad."""
+    return quat_mul(rotvec_quat(rotvec), quat)
+
+
 def quat_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Angle (...,) rad between orientations a and b (..., 4)."""
     dot = np.abs(np.sum(np.asarray(a) * np.asarray(b), axis=-1))

@@ -14,8 +14,10 @@ from playworld.policies.tether.warp import (
     blend,
     fit_yaw,
     quat_angle,
+    quat_error,
     quat_mul,
     retime,
+    rotate_quat,
     slerp,
     warp_path,
     yaw_quat,
@@ -131,3 +133,25 @@ def test_one_keypoint_is_a_translation():
     fit = fit_yaw(np.array([[0.4, 0.1, 0.05]]), np.array([[0.45, 0.0, 0.06]]))
     assert fit.yaw == 0.0
     assert np.allclose(fit.apply([0.4, 0.1, 0.05]), [0.45, 0.0, 0.06])
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    rotvec=st.tuples(*[st.floats(-1.5, 1.5)] * 3),
+    yaw=st.floats(-3.0, 3.0),
+)
+def test_quat_error_inverts_rotate_quat(rotvec, yaw):
+    """Checked against MuJoCo's own quaternion routines too."""
+    import mujoco
+
+    q = quat_mul(yaw_quat(yaw), DOWN)
+    r = np.array(rotvec)
+    turned = rotate_quat(q, r)
+    np.testing.assert_allclose(quat_error(turned, q), r, atol=1e-9)
+    ref = np.empty(4)
+    angle = np.linalg.norm(r)
+    if angle > 1e-9:
+        mujoco.mju_axisAngle2Quat(ref, r / angle, angle)
+        expected = np.empty(4)
+        mujoco.mju_mulQuat(expected, ref, q)
+        assert quat_angle(turned, expected) < 1e-6
