@@ -196,11 +196,17 @@ def play(
     def source(obs: Mapping[str, np.ndarray]) -> np.ndarray:
         if hold["action"] is not None:
             return hold["action"]
-        if perceive is not None:  # once per attempt; a failure fails the attempt with its reason
-            if hold["keypoints"] is None:
-                hold["keypoints"] = perceive(obs)
-            obs = {**obs, "keypoints": hold["keypoints"]}
-        return policy.act(obs)
+        try:
+            if perceive is not None:  # once per attempt
+                if hold["keypoints"] is None:
+                    hold["keypoints"] = perceive(obs)
+                obs = {**obs, "keypoints": hold["keypoints"]}
+            return policy.act(obs)
+        except PlayworldError as exc:  # perception or warping failed: the attempt fails, with
+            # its reason, on a recorded hold step (never a crash of the play loop)
+            hold["error"] = " ".join(str(exc).split())
+            hold["action"] = _hold(obs)
+            return hold["action"]
 
     loop = ControlLoop(robot, source, fps, cameras=cams, realtime=False)
     info = {
@@ -330,6 +336,11 @@ def _perceiver(twin: Any, policy: Any) -> Callable[[Mapping[str, np.ndarray]], n
     return perceive
 
 
+def _hold(obs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Stay where the arm is, the gripper as it is (open or closed)."""
+    return np.array([0, 0, 0, 0, 0, 0, float(obs["gripper"][0] > 0.5)], np.float32)
+
+
 def _feasible(twin: Any, policy: Any, tasks: Mapping[str, Any]) -> list[str]:
     state = twin.get_state()
     return [t for t, task in tasks.items() if policy.demos_for(t) and task.feasible(state)]
@@ -340,21 +351,19 @@ def _attempt(robot, loop, writer, policy, judge, task, demo, seed, config, hold)
     twin = robot.twin
     start = robot.get_observation()
     sim_state0 = twin.get_sim_state()
-    reason = None
     policy.reset(seed=seed, goal=task)
     policy.use_demo(demo)
-    hold["action"] = hold["keypoints"] = None
+    hold["action"] = hold["keypoints"] = hold["error"] = None
     outcome = {"success": False, "judged": False}
 
     def on_tick(tick: Any) -> bool:
-        if outcome["judged"]:  # the hold row after the verdict is recorded: stop
+        if outcome["judged"] or hold["error"]:  # the hold row after the verdict is recorded
             return False
         if judge(task, start, robot.get_observation()):
             outcome["success"] = True
         if outcome["success"] or tick.index + 2 >= config.max_steps:
             outcome["judged"] = True
-            gripper = float(robot.get_observation()["gripper"][0] > 0.5)
-            hold["action"] = np.array([0, 0, 0, 0, 0, 0, gripper], np.float32)
+            hold["action"] = _hold(robot.get_observation())
         return True
 
     writer.begin()
@@ -362,11 +371,10 @@ def _attempt(robot, loop, writer, policy, judge, task, demo, seed, config, hold)
     loop.reset_metrics()
     try:
         loop.run(max_ticks=config.max_steps, on_tick=on_tick)
-    except PlayworldError as exc:  # a demo that cannot be warped here: a failed attempt
-        reason = " ".join(str(exc).split())
     finally:
         loop.recording = False
         hold["action"] = None
+    reason = hold["error"]
     if reason is None and not outcome["success"]:
         reason = policy.failure or "timeout"
     steps = len(loop.metrics)
