@@ -11,12 +11,16 @@ forced), fits one rigid transform per anchor (position + yaw from the keypoints:
 `warp.fit_yaw`), warps the demo's end-effector path (`warp.warp_path`), re-times it to the
 demo's speed (`warp.retime`) and prefixes a straight reach from the arm's current pose.
 
-Execution is closed-loop on the measured end-effector pose (a choice; Tether runs open loop):
-each step's action is the way from the measured pose to the next pose of the plan (clipped to
-the action space), so that the robot's set point is the plan itself (SimRobot applies an ee
-delta to the measured pose). Open loop (the plan's own steps, `gain=0`) succeeded in 5% of 40
-twin episodes where this did in 60-85% (open_drawer, two pushes, a lift; 2026-12-02, before
-the reach and event fixes below). A gripper switch waits
+Execution is closed-loop on the measured end-effector pose (a choice; Tether runs open loop).
+Default (`tracking="target"`): the policy mirrors the ee-delta controller, which integrates its
+target from the deltas and restarts it at the measured pose beyond `TARGET_SLACK`, and sends the
+way from that target to the plan's next pose, so the controller's set point IS the plan. With
+the shared kinematics controller (main after the kinematics merge) this took open_drawer,
+close_drawer and stack_blocks from 68% (`tracking="measured"`) to 92% (60 episodes, wide twin).
+`tracking="measured"` (the way from the measured pose) suits a robot that applies each delta
+to the measured pose (SimRobot before that merge: 95% pooled in bench/tether.py --quick).
+Open loop (the plan's own steps) succeeded in 5% of 40 episodes where tracking did in 60-85%.
+A gripper switch waits
 (at most `event_wait` steps) until the arm is within `event_tol` of the pose where the demo
 switched, so that a lagging arm does not grasp beside the object.
 
@@ -82,7 +86,7 @@ class TetherConfig(PolicyConfig):
     event_tol: float = 0.008
     event_wait: int = 10
     gain: float = 1.0
-    tracking: str = "measured"
+    tracking: str = "target"
     speed: float = 1.0
 
     def __post_init__(self) -> None:
