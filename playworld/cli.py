@@ -33,6 +33,7 @@ from playworld.errors import PlayworldError
 from playworld.hardware.commands import robot_app
 from playworld.policies.commands import eval_command, train_policy_command
 from playworld.policies.deploy_command import deploy_command
+from playworld.policies.tether.commands import play_command, tether_app
 from playworld.sim.commands import twin_app
 from playworld.training.commands import train_app
 from playworld.viewer.commands import view_command
@@ -57,6 +58,7 @@ SUBAPPS: dict[str, typer.Typer] = {
     "twin": twin_app,
     "robot": robot_app,
     "train": train_app,
+    "tether": tether_app,
 }
 
 
@@ -223,6 +225,7 @@ def store_import(
 for _name, _sub in SUBAPPS.items():
     app.add_typer(_sub, name=_name)
 app.command("eval")(eval_command)
+app.command("play")(play_command)
 app.command("record")(record_command)
 app.command("autoplay")(autoplay_command)
 app.command("view")(view_command)

@@ -366,6 +366,7 @@ POLICIES: Registry[Policy] = Registry(
         "play-lmp": "playworld.policies.play_lmp",
         "diffusion": "playworld.policies.diffusion",
         "bc-expert": "playworld.policies.bc_expert",
+        "tether": "playworld.policies.tether.policy",
     },
 )
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from playworld.sim.errors import ConfigError
 
+#: Block region of `RandomizationConfig.wide()` (x0 x1 y0 y1, m): clear of the button and cabinets.
+WIDE_BLOCK_REGION = (0.28, 0.46, -0.15, 0.15)
 #: Render qualities: face ratio kept of the Panda visual meshes, shadow map size (0 = none).
 QUALITIES: dict[str, dict[str, Any]] = {
     "fast": {"mesh_ratio": 0.05, "shadowsize": 0},
@@ -25,6 +28,10 @@ class RandomizationConfig:
     mass: tuple[float, float] | None = None  # e.g. (0.5, 2.0): scale of block masses
     lighting: bool = False  # jitter light directions and intensity
     camera_jitter: float = 0.0  # front camera position noise, metres (std)
+    # Block placement: yaw uniform in +-block_yaw rad; centres in block_region (x0 x1 y0 y1, m;
+    # None: the layout's). `wide()` gives the range that keypoint warping has to cope with.
+    block_yaw: float = 0.6
+    block_region: tuple[float, float, float, float] | None = None
 
     def __post_init__(self) -> None:
         for name in ("friction", "mass"):
@@ -35,6 +42,22 @@ class RandomizationConfig:
                 )
         if self.camera_jitter < 0:
             raise ConfigError(f"expected camera_jitter >= 0 m, found {self.camera_jitter}")
+        if not 0 <= self.block_yaw <= 3.2:
+            raise ConfigError(f"expected 0 <= block_yaw <= pi rad, found {self.block_yaw}")
+        if self.block_region is not None:
+            region = tuple(float(v) for v in self.block_region)
+            if len(region) != 4 or not (region[0] < region[1] and region[2] < region[3]):
+                raise ConfigError(
+                    f"expected block_region (x0, x1, y0, y1) m with x0 < x1 and y0 < y1, found "
+                    f"{self.block_region}"
+                )
+            object.__setattr__(self, "block_region", region)
+
+    @classmethod
+    def wide(cls, **overrides: Any) -> RandomizationConfig:
+        """Blocks +-9 cm in x about 0.37 and +-15 cm in y, yaw +-45 degrees; drawer and
+        door anywhere in their mounts, the button fixed (the default moves blocks less)."""
+        return cls(**{"block_yaw": math.pi / 4, "block_region": WIDE_BLOCK_REGION, **overrides})
 
 
 @dataclass(frozen=True)

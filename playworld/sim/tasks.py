@@ -86,7 +86,8 @@ def _resample_block(twin, rng, color: str, feasible: Callable[[State], bool]) ->
     """Move one block to a random free spot of the block region until `feasible` holds."""
     from playworld.sim.twin import MIN_BLOCK_GAP
 
-    x0, x1, y0, y1 = LAYOUT.block_region
+    cfg = twin.config.randomization
+    x0, x1, y0, y1 = cfg.block_region or LAYOUT.block_region
     others = [block_pos(twin.get_state(), c)[:2] for c in BLOCKS if c != color]
     import mujoco
 
@@ -101,7 +102,11 @@ def _resample_block(twin, rng, color: str, feasible: Callable[[State], bool]) ->
             xy = rng.uniform((x0, y0), (x1, y1))
             if any(np.linalg.norm(xy - o) <= MIN_BLOCK_GAP for o in others):
                 continue
-            twin.set_block_pose(color, np.array([*xy, LAYOUT.block_half]), rng.uniform(-0.6, 0.6))
+            twin.set_block_pose(
+                color,
+                np.array([*xy, LAYOUT.block_half]),
+                rng.uniform(-cfg.block_yaw, cfg.block_yaw),
+            )
         mujoco.mj_forward(twin.model, twin.data)
 
 

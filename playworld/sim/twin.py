@@ -128,7 +128,8 @@ class Twin:
 
     def sample_block_poses(self) -> list[tuple[float, float, float]]:
         """Non-overlapping (x, y, yaw) for every block in the layout's block region."""
-        x0, x1, y0, y1 = self.layout.block_region
+        cfg = self.config.randomization
+        x0, x1, y0, y1 = cfg.block_region or self.layout.block_region
         if not self.config.randomization.object_poses:
             ys = np.linspace(y0, y1, len(BLOCKS))
             return [(0.5 * (x0 + x1), float(y), 0.0) for y in ys]
@@ -138,7 +139,9 @@ class Twin:
                 poses.clear()
             x, y = self.rng.uniform(x0, x1), self.rng.uniform(y0, y1)
             if all(np.hypot(x - px, y - py) > MIN_BLOCK_GAP for px, py, _ in poses):
-                poses.append((float(x), float(y), float(self.rng.uniform(-0.6, 0.6))))
+                poses.append(
+                    (float(x), float(y), float(self.rng.uniform(-cfg.block_yaw, cfg.block_yaw)))
+                )
         return poses
 
     def set_block_pose(self, color: str, pos: np.ndarray, yaw: float = 0.0) -> None:

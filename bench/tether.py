@@ -1,0 +1,263 @@
+"""Benchmark of Tether's keypoint warping on the twin with wide object poses (issue 12).
+
+    python bench/tether.py [--quick] [--episodes N] [--workers W] [--out DIR]
+
+Demos: the twin's scripted expert run through a `SimRobot` of the `sim_panda_wide` profile
+(blocks +-9/15 cm in x/y, yaw +-45 degrees; drawer and door anywhere in their mounts) from resets
+with seeds disjoint from the evaluation's, the first 5 successful ones per task
+(`playworld.policies.tether.library.record_demo`). Libraries of the first 1, 3 and 5 demos of
+each task are saved as `tether` policy folders and evaluated with `collection.evaluation.
+evaluate` (the ControlLoop on a SimRobot of the same profile), 17 tasks x `episodes` randomised
+episodes each (20 with --quick, 100 without), privileged keypoints.
+
+Prints `name: value` lines:
+- warp_success_1demo, warp_success_3demos, warp_success_5demos: success pooled over all tasks;
+  warp_success_5demos_lb / _ub: its 95% Wilson interval.
+- warp_success_articulated (drawer, door, light), warp_success_push_lift (lift and push the
+  blocks), warp_success_stack (stack and place in the drawer): 5 demos, per category.
+- warp_success_5demos_<task>: per task.
+- warp_success_5demos_perceived (+ _lb): 5 demos, keypoints perceived with open3d from the
+  front camera's rendered depth in the demo scenes and the evaluation scenes alike
+  (`playworld.policies.tether.perception`); the SimRobot stepped directly, same seeds.
+- play_attempts_per_hour_wall / _twin, play_success: a `play` run of --play-episodes attempts
+  from the 5-demo library (wall clock on a shared machine; twin time = attempts per hour of
+  simulated robot time).
+- scripted_success: the scripted expert itself on the same episodes (the demonstrator's ceiling).
+- demo_record_s, eval_s_<n>demos: wall-clock seconds (shared machine: noisy).
+Not measured here (see the issue): the BC baseline and the play data curve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco loads
+
+import yaml  # noqa: E402
+
+from playworld.collection.evaluation import evaluate, wilson_interval  # noqa: E402
+from playworld.hardware.profiles import read_profile, robot_from_profile  # noqa: E402
+from playworld.policies import make_policy  # noqa: E402
+from playworld.policies.tether.library import record_demo  # noqa: E402
+from playworld.policies.tether.policy import TetherPolicy  # noqa: E402
+from playworld.sim.tasks import TASKS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CATEGORIES = {
+    "articulated": (
+        "open_drawer",
+        "close_drawer",
+        "slide_door_left",
+        "slide_door_right",
+        "turn_on_light",
+        "turn_off_light",
+    ),
+    "push_lift": tuple(t for t in TASKS if t.startswith(("lift_", "push_"))),
+    "stack": ("stack_blocks", "place_block_in_drawer"),
+}
+DEMO_SEED0 = 100_000  # demo resets use seeds from here: never an evaluation seed
+MAX_STEPS = 150
+
+
+def wide_profile(out: Path) -> Path:
+    """The sim_panda_wide profile with its twin YAML as an absolute path (runs from anywhere)."""
+    data = read_profile("sim_panda_wide")
+    data["twin"] = str(ROOT / "configs/sim/twin_wide.yaml")
+    path = out / "sim_panda_wide.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def record_demos(profile: Path, per_task: int) -> dict[str, list]:
+    robot = robot_from_profile(profile, cameras={}, action_space="ee_delta")
+    robot.connect()
+    demos: dict[str, list] = {}
+    try:
+        for i, task in enumerate(TASKS):
+            demos[task] = []
+            for k in range(200):
+                if len(demos[task]) == per_task:
+                    break
+                demo = record_demo(robot, task, DEMO_SEED0 + 1000 * i + k, max_steps=MAX_STEPS)
+                if demo is not None:
+                    demos[task].append(demo)
+    finally:
+        robot.disconnect()
+    return demos
+
+
+def perceived_success(
+    profile: Path, episodes: int, per_task: int = 5
+) -> tuple[float, int, int, dict]:
+    """Success with perceived keypoints: demo scenes and evaluation scenes both seen through the
+    front RGB-D camera (open3d), the same seeds as `evaluate`. Runs the SimRobot step by step
+    (the loop's depth is not an observation feature), keypoints perceived once per episode."""
+    import numpy as np
+
+    from playworld.collection.evaluation import episode_seed
+    from playworld.policies.tether.perception import Perceiver, PerceptionError
+    from playworld.sim.render import TwinRenderer
+    from playworld.sim.tasks import prepare_task
+
+    robot = robot_from_profile(profile, cameras={}, action_space="ee_delta")
+    robot.connect()
+    renderer = TwinRenderer(robot.twin, 240, 320)
+    robot.reset(seed=DEMO_SEED0 - 1)
+    perceiver = Perceiver.calibrate(renderer)
+    reasons: dict[str, int] = {}
+
+    def perceive(objects):
+        def fn(robot, obs):
+            return perceiver.keypoints(renderer, obs["keypoints"], sorted(objects))
+
+        return fn
+
+    try:
+        demos = []
+        for i, task in enumerate(TASKS):
+            got, k = 0, 0
+            while got < per_task and k < 200:
+                seed = DEMO_SEED0 + 1000 * i + k
+                k += 1
+                plain = record_demo(robot, task, seed, max_steps=MAX_STEPS)
+                if plain is None:
+                    continue
+                try:  # again from the same reset, its scene now perceived
+                    demo = record_demo(
+                        robot, task, seed, MAX_STEPS, keypoints=perceive(set(plain.info.anchors))
+                    )
+                except PerceptionError:
+                    continue
+                if demo is not None:
+                    demos.append(demo)
+                    got += 1
+        policy = TetherPolicy.from_demos(demos)
+        k_total = n_total = 0
+        for ti, task in enumerate(TASKS):
+            objects = {a for d in policy.config.demos if d.task == task for a in d.anchors}
+            for e in range(episodes):
+                seed = episode_seed(0, ti, e)
+                robot.reset(seed=seed)
+                start = prepare_task(robot.twin, TASKS[task], np.random.default_rng([seed, 1]))
+                policy.reset(seed=seed, goal=task)
+                obs = robot.get_observation()
+                n_total += 1
+                try:
+                    kp = perceiver.keypoints(renderer, obs["keypoints"], sorted(objects))
+                except PerceptionError as exc:
+                    key = str(exc).split(",")[0]
+                    reasons[key] = reasons.get(key, 0) + 1
+                    continue
+                for _ in range(MAX_STEPS):
+                    robot.send_action(policy.act({**obs, "keypoints": kp}))
+                    obs = robot.get_observation()
+                    if TASKS[task].success(start, obs["state"]):
+                        k_total += 1
+                        break
+    finally:
+        renderer.close()
+        robot.disconnect()
+    return k_total / n_total, k_total, n_total, reasons
+
+
+def pooled(report: dict, tasks) -> tuple[float, int, int]:
+    k = sum(report["tasks"][t]["successes"] for t in tasks)
+    n = sum(report["tasks"][t]["episodes"] for t in tasks)
+    return k / n, k, n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="17 tasks x 20 episodes")
+    parser.add_argument("--episodes", type=int, help="episodes per task (default 20 / 100)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, help="keep the libraries and profile here")
+    parser.add_argument("--no-perceived", action="store_true", help="skip the open3d path")
+    parser.add_argument("--play-episodes", type=int, default=40, help="attempts of the play run")
+    parser.add_argument("--perceived-episodes", type=int, help="episodes per task, perceived")
+    args = parser.parse_args()
+    episodes = args.episodes or (20 if args.quick else 100)
+    out = args.out or Path(tempfile.mkdtemp(prefix="tether-bench-"))
+    out.mkdir(parents=True, exist_ok=True)
+    profile = wide_profile(out)
+    print(f"episodes_per_task: {episodes}")
+
+    t0 = time.perf_counter()
+    demos = record_demos(profile, 5)
+    print(f"demo_record_s: {time.perf_counter() - t0:.1f}")
+    short = [t for t, d in demos.items() if len(d) < 5]
+    print(
+        f"demos_per_task_min: {min(len(d) for d in demos.values())}"
+        + (f"  # short: {short}" if short else "")
+    )
+
+    evaluate_on = functools.partial(
+        evaluate,
+        tasks=list(TASKS),
+        episodes=episodes,
+        seed=0,
+        workers=args.workers,
+        max_steps=MAX_STEPS,
+        profile=str(profile),
+    )
+    reports = {}
+    for n in (1, 3, 5):
+        library = [d for task_demos in demos.values() for d in task_demos[:n]]
+        path = TetherPolicy.from_demos(library).save(out / f"library_{n}")
+        t0 = time.perf_counter()
+        reports[n] = evaluate_on(functools.partial(make_policy, str(path)), name=f"tether-{n}")
+        rate = reports[n]["overall"]["success_rate"]
+        name = "warp_success_1demo" if n == 1 else f"warp_success_{n}demos"
+        print(f"{name}: {rate:.3f}")
+        print(f"eval_s_{n}demos: {time.perf_counter() - t0:.1f}")
+    five = reports[5]
+    lo, hi = wilson_interval(
+        sum(r["successes"] for r in five["tasks"].values()), five["overall"]["episodes"]
+    )
+    print(f"warp_success_5demos_lb: {lo:.3f}")
+    print(f"warp_success_5demos_ub: {hi:.3f}")
+    for cat, tasks in CATEGORIES.items():
+        rate, k, n = pooled(five, tasks)
+        print(f"warp_success_{cat}: {rate:.3f}  # {k}/{n}")
+    for task, r in five["tasks"].items():
+        print(f"warp_success_5demos_{task}: {r['success_rate']:.2f}")
+    if not args.no_perceived:
+        t0 = time.perf_counter()
+        try:
+            rate, k, n, reasons = perceived_success(profile, args.perceived_episodes or episodes)
+            print(
+                f"warp_success_5demos_perceived: {rate:.3f}  # {k}/{n}; perception failures {reasons}"
+            )
+            lo, _ = wilson_interval(k, n)
+            print(f"warp_success_5demos_perceived_lb: {lo:.3f}")
+        except ImportError as exc:
+            print(f"warp_success_5demos_perceived: not measured ({exc})")
+        print(f"perceived_s: {time.perf_counter() - t0:.1f}")
+    if args.play_episodes:
+        from playworld.policies.tether.play import PlayConfig, play
+
+        lib = out / "play_library"
+        TetherPolicy.load(out / "library_5").save(lib)
+        summary = play(
+            lib,
+            out / "play.zarr",
+            PlayConfig(episodes=args.play_episodes, max_steps=MAX_STEPS, profile=str(profile)),
+        )
+        print(f"play_attempts_per_hour_wall: {summary['attempts_per_hour_wall']:.0f}")
+        print(f"play_attempts_per_hour_twin: {summary['attempts_per_hour_twin']:.0f}")
+        print(
+            f"play_success: {summary['successes'] / summary['attempts']:.3f}  # "
+            f"{summary['successes']}/{summary['attempts']}, library +{summary['added']}"
+        )
+    scripted = evaluate_on(functools.partial(make_policy, "scripted"))
+    print(f"scripted_success: {scripted['overall']['success_rate']:.3f}")
+    print(f"libraries: {out}")
+
+
+if __name__ == "__main__":
+    main()
