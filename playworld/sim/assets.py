@@ -2,37 +2,24 @@
 
 Visual meshes are decimated once (quadric edge collapse, `fast-simplification`) and cached as
 binary STL under `$PLAYWORLD_CACHE` (default `~/.cache/playworld`), so that software OpenGL renders
-the arm at interactive rates. Nothing is downloaded: a missing package raises `AssetError`.
+the arm at interactive rates. Nothing is downloaded: a missing package raises a `ConfigError`
+(`hardware.kinematics.franka_asset_dir`, where every robot finds the arm).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 from pathlib import Path
 
 import numpy as np
 
+from playworld.hardware.ee import PANDA_LINKS
+from playworld.hardware.kinematics import franka_asset_dir
 from playworld.sim.errors import AssetError
 
-#: Franka links with a visual and a collision mesh of the same name.
-PANDA_LINKS = ("link0", "link1", "link2", "link3", "link4", "link5", "link6", "link7", "hand")
+# The arm's model is found where the kinematics piece finds it (one place for every robot).
 _DECIMATION_VERSION = "v1"
-
-
-def franka_asset_dir() -> Path:
-    """Folder holding `chain.xml` and `meshes/` of the Franka Panda (gymnasium-robotics)."""
-    spec = importlib.util.find_spec("gymnasium_robotics")  # locates without importing (no banner)
-    if spec is None or spec.origin is None:
-        raise AssetError(
-            "expected the package gymnasium-robotics (it ships the Franka Panda MJCF and meshes), "
-            "found it not installed; install the sim extra: pip install 'playworld[sim]'"
-        )
-    root = Path(spec.origin).parent / "envs" / "assets" / "kitchen_franka" / "franka_assets"
-    if not (root / "chain.xml").is_file():
-        raise AssetError(f"expected the Franka MJCF at {root / 'chain.xml'}, found no such file")
-    return root
 
 
 def cache_dir() -> Path:
