@@ -300,8 +300,11 @@ def deploy(
     policy_meta: dict[str, Any] | None = None,
     out: Path | None = None,
     say: Any = print,
+    view: Any = None,
 ) -> dict[str, Any]:
     """Run `config.episodes` episodes; returns the deploy.json report (also written to `out`).
+
+    `view` (a `playworld.viewer.LiveView`) is shown every tick of the loop.
 
     `robot` is connected; `store` (a `PlayStore`, optional) receives each episode with source
     `policy`. A fault (lost link, store error) ends the deployment with one `DeployError` line;
@@ -386,7 +389,7 @@ def deploy(
         return not (referee is not None and referee.success)
 
     writer = StepQueue(store) if store is not None else None
-    loop = ControlLoop(timed, source, fps, writer=writer)
+    loop = ControlLoop(timed, source, fps, writer=writer, view=view)
     judge = getattr(robot, "task_success", None)
     can_judge = bool(config.task) and getattr(robot.config, "task_success_service", None)
     episodes: list[dict[str, Any]] = []

@@ -86,6 +86,7 @@ def run_eval_cli(
     videos: int = 0,
     profile: str = "sim_panda",
     goals: str = "task",
+    view: Any = None,
 ) -> int:
     """`playworld eval`: evaluate, print a table, write `eval.json` and `eval.png` into `out`.
 
@@ -106,6 +107,7 @@ def run_eval_cli(
         videos_per_task=videos,
         name=name,
         goals=goals,
+        view=view,
     )
     if chains > 0:
         report["chains"] = evaluate_chains(

@@ -280,11 +280,19 @@ def _run_jobs(args: tuple, runner: _Runner | None = None) -> list[Episode]:
     return out
 
 
-def _run_parallel(fn: Callable, factory: PolicyFactory, profile: str, payloads: list, workers: int):
+def _run_parallel(
+    fn: Callable,
+    factory: PolicyFactory,
+    profile: str,
+    payloads: list,
+    workers: int,
+    view: Any = None,
+):
     """`fn((token, factory, profile, *payload))` for each payload, over `workers` processes;
-    (results, the policy's type)."""
+    (results, the policy's type). `view` (a `LiveView`) sees the ticks of this process's loop."""
     token = uuid.uuid4().hex
     runner = _Runner(token, factory, profile)  # also fails early on a bad policy, in this process
+    runner.loop.view = view
     try:
         chunks = [(token, factory, profile, *p) for p in payloads]
         parts = run_chunks(fn, functools.partial(fn, runner=runner), chunks, workers)
@@ -311,8 +319,12 @@ def evaluate(
     videos_per_task: int = 1,
     name: str | None = None,
     goals: str = "task",
+    view: Any = None,
 ) -> dict[str, Any]:
     """Success per task with 95% Wilson intervals and episode lengths.
+
+    `view`: a `playworld.viewer.LiveView` shown the episodes this process runs (all of them
+    with `workers=1`).
 
     `goals`: "task" resets the policy with the task's name, "expert" with the observation a
     scripted expert reaches from the episode's start in a copy of the twin (goal-conditioned
@@ -339,7 +351,7 @@ def evaluate(
     ]
     t0 = time.perf_counter()
     payloads = [(c, max_steps, video_dir, goals) for c in split(jobs, workers)]
-    parts, kind = _run_parallel(_run_jobs, policy_factory, profile, payloads, workers)
+    parts, kind = _run_parallel(_run_jobs, policy_factory, profile, payloads, workers, view)
     results = sorted(
         (e for part in parts for e in part), key=lambda e: (names.index(e.task), e.index)
     )

@@ -14,7 +14,8 @@ from typing import Annotated
 
 import typer
 
-from playworld.errors import PlayworldError
+from playworld.collection.commands import ViewOption, ViewSaveOption, _finish_view, _live_view
+from playworld.errors import ConfigError, PlayworldError
 
 
 def eval_command(
@@ -47,6 +48,8 @@ def eval_command(
             "policies)."
         ),
     ] = "auto",
+    view: ViewOption = False,
+    view_save: ViewSaveOption = None,
 ) -> None:
     """Evaluate a policy on the twin's tasks: success per task with 95% Wilson intervals."""
     import playworld.sim  # noqa: F401 - selects the headless GL backend before mujoco loads
@@ -59,6 +62,11 @@ def eval_command(
         if goals == "auto":
             goals = "expert" if getattr(built, "goal_conditioned", False) else "task"
         factory = functools.partial(make_policy, policy)
+        if (view or view_save) and workers > 1:
+            raise ConfigError(
+                f"expected --workers 1 with --view/--view-save (one loop to show), found {workers}"
+            )
+        live = _live_view(view, view_save)
         code = run_eval_cli(
             factory,
             policy,
@@ -72,7 +80,9 @@ def eval_command(
             videos,
             profile,
             goals,
+            view=live,
         )
+        _finish_view(live)
     except PlayworldError as exc:
         typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
         raise typer.Exit(2) from None

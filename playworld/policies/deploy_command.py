@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
+from playworld.collection.commands import ViewOption, ViewSaveOption, _finish_view, _live_view
 from playworld.errors import PlayworldError
 
 
@@ -94,9 +95,12 @@ def deploy_command(
         typer.Option(help="Rehearsal: stall the policy this many s into each episode."),
     ] = None,
     out: Annotated[Path, typer.Option(help="Folder for deploy.json.")] = Path("out/deploy"),
+    view: ViewOption = False,
+    view_save: ViewSaveOption = None,
 ) -> None:
     """Deploy a policy to a robot over its profile (rosbridge: `playworld twin serve` rehearses it)."""
     try:
+        live = _live_view(view, view_save)
         run_deploy(
             policy,
             robot,
@@ -111,7 +115,9 @@ def deploy_command(
             ensemble,
             stall_at,
             out,
+            view=live,
         )
+        _finish_view(live)
     except PlayworldError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -133,6 +139,7 @@ def run_deploy(
     out: Path,
     say: Any = typer.echo,
     seeds: tuple[int, ...] | None = None,
+    view: Any = None,
 ) -> dict[str, Any]:
     """The command's work (tests and bench/deploy.py call it in process)."""
     import contextlib
@@ -175,6 +182,7 @@ def run_deploy(
             policy_meta=policy_meta(policy_spec, pol),
             out=out,
             say=say,
+            view=view,
         )
 
 

@@ -98,3 +98,24 @@ def test_autoplay_view_save(tmp_path: Path, capsys) -> None:
         main([*args, "--workers", "2", "--view"])
     assert e.value.code == 2
     assert "pass --workers 1" in capsys.readouterr().err
+
+
+def test_eval_view_save(tmp_path: Path, capsys) -> None:
+    """`playworld eval --view-save`: every tick of the evaluation's loop reaches the view."""
+    import json
+
+    from playworld.cli import main
+
+    out = tmp_path / "eval.rrd"
+    args = ["eval", "--policy", "scripted", "--tasks", "open_drawer", "--episodes", "2"]
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--workers", "1", "--out", str(tmp_path / "ev"), "--view-save", str(out)])
+    assert e.value.code == 0, capsys.readouterr().err
+    report = json.loads((tmp_path / "ev" / "eval.json").read_text())
+    ticks = sum(report["tasks"]["open_drawer"]["lengths"])
+    rows, _ = rows_per_entity(out)
+    assert rows["/action/action"] == ticks > 0
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--workers", "2", "--view", "--out", str(tmp_path / "ev2")])
+    assert e.value.code == 2
+    assert "--workers 1" in capsys.readouterr().err
