@@ -212,12 +212,26 @@ def _eval_section(run: Path, assets: Path) -> str:
     return out
 
 
-def _success_chart(reports: dict[str, dict[str, Any]], assets: Path) -> Path | None:
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save_figure(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    _pyplot().close(fig)
+    return path
+
+
+def _success_chart(reports: dict[str, dict[str, Any]], assets: Path) -> Path | None:
+    plt = _pyplot()
     tasks = sorted({t for r in reports.values() for t in r.get("tasks", {})})
     if not tasks:
         return None
@@ -232,12 +246,7 @@ def _success_chart(reports: dict[str, dict[str, Any]], assets: Path) -> Path | N
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("success rate")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    assets.mkdir(exist_ok=True)
-    path = assets / "success_per_task.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save_figure(fig, assets / "success_per_task.png")
 
 
 def _deploy_section(run: Path, assets: Path) -> str:
@@ -251,27 +260,19 @@ def _deploy_section(run: Path, assets: Path) -> str:
         out += f"<h3>{_rel(run, path.parent)}</h3>" + _table(["figure", "value"], flat[:40])
         latency = np.asarray(d.get("latency_ms") or [], float)
         if latency.size:
-            out += _figure(run, _histogram(latency, assets, path), "observation -> command latency")
+            name = path.parent.relative_to(run).as_posix().replace("/", "_") or "run"
+            png = _histogram(latency, assets, name)
+            out += _figure(run, png, "observation -> command latency")
     return out
 
 
-def _histogram(latency_ms: np.ndarray, assets: Path, source: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+def _histogram(latency_ms: np.ndarray, assets: Path, name: str) -> Path:
+    fig, ax = _pyplot().subplots(figsize=(6, 3.2))
     ax.hist(latency_ms, bins=40, color="#4C72B0")
     p50, p99 = np.percentile(latency_ms, [50, 99])
     ax.set_xlabel(f"latency (ms): p50 {p50:.1f}, p99 {p99:.1f}")
     ax.set_ylabel("ticks")
-    fig.tight_layout()
-    assets.mkdir(exist_ok=True)
-    path = assets / f"latency_{abs(hash(source.as_posix())) % 10**8}.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save_figure(fig, assets / f"latency_{name}.png")
 
 
 def _videos_section(run: Path, assets: Path) -> str:
