@@ -29,6 +29,7 @@ from playworld.policies.goal import ACT_THREADS, EMA_DECAY, flat_inputs
 from playworld.policies.hindsight import ACTION_MODE, STATE_MODE, STD_FLOOR, feature_dims
 from playworld.policies.mixture import LogisticMixtureHead
 from playworld.sim.tasks import TASKS
+from playworld.training.data import BatchedDataset
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class BCExpertConfig(PolicyConfig):
             raise ConfigError("expected hidden, layers, mixtures >= 1 and bins >= 2")
 
 
-class ExpertSteps(torch.utils.data.Dataset):
+class ExpertSteps(BatchedDataset):
     """Steps of the successful task segments of a store: obs keys (B, *shape), `action` (B, A),
     `task` (B,) int64 (index into `tasks`)."""
 
@@ -117,16 +118,6 @@ class ExpertSteps(torch.utils.data.Dataset):
         out = {k: torch.from_numpy(v[rows]) for k, v in self.arrays.items()}
         out["task"] = torch.from_numpy(self.task[idx].astype(np.int64))
         return out
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {k: v[0] for k, v in self.__getitems__([index]).items()}
-
-    @staticmethod
-    def collate(batch: Any) -> Any:
-        return batch
-
-    def random_batch(self, rng: np.random.Generator, size: int) -> dict[str, torch.Tensor]:
-        return self.__getitems__(rng.integers(0, len(self), size))
 
 
 class BCExpertNet(nn.Module):

@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -36,6 +35,7 @@ import torch
 from playworld.datasets import Normalizer, PlayStore, WindowSampler, split_episodes
 from playworld.errors import ConfigError, FeatureError, did_you_mean
 from playworld.features import Feature
+from playworld.training.data import BatchedDataset
 
 #: The normalisation of each kind of key: states to zero mean and unit variance, actions
 #: min/max to [-1, 1] (the range of the mixture head's bins).
@@ -79,7 +79,7 @@ def window_length(index: np.ndarray, lo: int, hi: int, seed: int = 0) -> np.ndar
     return lo + (x % np.uint64(hi - lo + 1)).astype(np.int64)
 
 
-class HindsightWindows(torch.utils.data.Dataset):
+class HindsightWindows(BatchedDataset):
     """Hindsight-labelled windows of a play store (see the module docstring).
 
     Raises:
@@ -162,18 +162,6 @@ class HindsightWindows(torch.utils.data.Dataset):
         out["mask"] = torch.from_numpy(np.arange(c.max_window)[None] < lengths[:, None])
         out["length"] = torch.from_numpy(lengths)
         return out
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {k: v[0] for k, v in self.__getitems__([index]).items()}
-
-    @staticmethod
-    def collate(batch: Any) -> Any:
-        """Batches come whole from `__getitems__`: nothing to stack."""
-        return batch
-
-    def random_batch(self, rng: np.random.Generator, size: int) -> dict[str, torch.Tensor]:
-        """A batch of `size` windows drawn uniformly (with replacement)."""
-        return self.__getitems__(rng.integers(0, len(self), size))
 
 
 def feature_dims(features: Mapping[str, Feature], keys: Sequence[str]) -> int:

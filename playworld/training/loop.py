@@ -4,7 +4,8 @@
 
 ``model`` follows the `Trainable` contract (``loss(batch) -> (loss, logs)`` + ``config``);
 ``dataset`` is a map-style torch Dataset. If it defines ``__getitems__(indices) -> batch`` and
-``collate`` (an identity for ready batches), whole batches are gathered in one call.
+``collate`` (an identity for ready batches; `training.data.BatchedDataset` gives both from
+``__getitems__``), whole batches are gathered in one call.
 
 accelerate owns devices and mixed precision (the same code runs on CPU, one GPU, or several with
 ``accelerate launch``). Batches come in a fixed order: epoch ``e`` is the permutation drawn from

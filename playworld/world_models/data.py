@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import torch
 
 from playworld.datasets import PlayStore, WindowSampler, split_episodes
 from playworld.errors import ConfigError, FeatureError
+from playworld.training.data import BatchedDataset
 
 SPLITS = ("train", "val", "all")
 
@@ -59,7 +59,7 @@ def read_arrays(
     return out
 
 
-class WindowArrays(torch.utils.data.Dataset):
+class WindowArrays(BatchedDataset):
     """All windows of ``window`` steps of ``keys`` in one split of a store.
 
     Items (and batches from ``__getitems__``): ``{key: (window, *shape)}`` float32 vectors and
@@ -113,14 +113,6 @@ class WindowArrays(torch.utils.data.Dataset):
         rows, _ = self.sampler.batch_indices(indices)  # (B, T)
         batch = {k: torch.from_numpy(a[rows]) for k, a in self.arrays.items()}
         batch["episode_index"] = torch.from_numpy(self.sampler.sample_episode[np.asarray(indices)])
-        return batch
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {k: v[0] for k, v in self.__getitems__([index]).items()}
-
-    @staticmethod
-    def collate(batch: Any) -> Any:
-        """Batches arrive whole from ``__getitems__``: nothing to collate."""
         return batch
 
     def episode(self, e: int) -> dict[str, np.ndarray]:
