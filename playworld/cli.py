@@ -28,13 +28,12 @@ from typing import Annotated
 import typer
 
 import playworld
-from playworld.collection.commands import autoplay_command, record_command
+from playworld.collection.commands import autoplay_command, record_command, twin_app
 from playworld.errors import PlayworldError
 from playworld.hardware.commands import robot_app
 from playworld.policies.commands import eval_command, train_policy_command
 from playworld.policies.deploy_command import deploy_command
 from playworld.policies.tether.commands import play_command, tether_app
-from playworld.sim.commands import twin_app
 from playworld.training.commands import train_app
 from playworld.viewer.commands import view_command
 from playworld.world_models.commands import (

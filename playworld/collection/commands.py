@@ -1,16 +1,20 @@
-"""CLI of the collection package: `playworld record` and `playworld autoplay`.
+"""CLI of the collection package: `playworld record`, `playworld autoplay`, `playworld twin serve`.
 
     playworld record --robot sim --teleop keyboard --store play.zarr [--episode-s 30
         [--reset-s 5]] [--resume] [--task "open the drawer"] [--view] [--view-save run.rrd]
     playworld record --robot rosbridge_panda --teleop replay:src.zarr[:0] --episodes 2 --store out.zarr
     playworld autoplay --store play.zarr --minutes 10 [--tasks all|a,b|a:2,b:1] [--seed 0]
         [--noise 0.1] [--cameras front,wrist|none] [--workers 2] [--realtime] [--view]
+    playworld twin serve [--port 9090] [--host 127.0.0.1] [--profile rosbridge_panda]
+        [--latency-ms 0 --jitter-ms 0 --drop 0] [--pose-noise-m 0 ...]
 
 `--view` logs the running loop to rerun (`playworld.viewer.LiveView`) and serves rerun's web
 viewer from this machine (the URL is printed; after the run it stays up until Ctrl-C);
 `--view-save FILE.rrd` writes the live view to a file.
 
-Registered in `playworld.cli` as plain commands (`app.command("record")(record_command)`).
+Registered in `playworld.cli` as plain commands (`app.command("record")(record_command)`), and
+`twin_app` as the `twin` group. The twin server runs the same `ControlLoop` as record, so it lives
+here, above `sim`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import importlib
 from typing import Annotated, Any
 
 import typer
+
+from playworld.errors import PlayworldError
 
 #: The live view (`--view`) lives in `playworld.viewer`, a layer above collection: named here as
 #: a plugin and loaded only when asked for, never imported.
@@ -172,3 +178,68 @@ def _live_view(web: bool, save: str | None) -> Any:
 def _finish_view(view: Any) -> None:
     if view is not None:
         importlib.import_module(LIVE_VIEW_PLUGIN).finish_view(view, echo=typer.echo)
+
+
+twin_app = typer.Typer(
+    help="The MuJoCo twin as a ROS arm (rosbridge v2 over websocket).", no_args_is_help=True
+)
+
+
+@twin_app.command("serve")
+def twin_serve(
+    port: Annotated[int, typer.Option(help="TCP port of the rosbridge websocket.")] = 9090,
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; 0.0.0.0 exposes it to the network.")
+    ] = "127.0.0.1",
+    profile: Annotated[
+        str, typer.Option(help="Robot profile whose topics and limits to serve.")
+    ] = "rosbridge_panda",
+    twin: Annotated[str | None, typer.Option(help="TwinConfig YAML (default: built-in).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the first reset.")] = 0,
+    latency_ms: Annotated[
+        float, typer.Option(help="Rehearsal: delay of every message, each way (ms).")
+    ] = 0.0,
+    jitter_ms: Annotated[
+        float, typer.Option(help="Rehearsal: uniform +- jitter on that delay (ms).")
+    ] = 0.0,
+    drop: Annotated[
+        float, typer.Option(help="Rehearsal: ratio of topic messages lost, each way.")
+    ] = 0.0,
+    pose_noise_m: Annotated[
+        float, typer.Option(help="Perception stream: position noise (m, Gaussian sigma).")
+    ] = 0.0,
+    pose_noise_rad: Annotated[
+        float, typer.Option(help="Perception stream: rotation noise (rad, Gaussian sigma).")
+    ] = 0.0,
+    pose_dropout: Annotated[
+        float, typer.Option(help="Perception stream: chance an object goes undetected.")
+    ] = 0.0,
+) -> None:
+    """Serve the twin on the rosbridge protocol until Ctrl-C."""
+    from playworld.collection.twin_server import TwinServer
+    from playworld.hardware.rosbridge.netem import NetworkConfig
+    from playworld.sim.perception import PoseNoise
+
+    try:
+        network = NetworkConfig(latency_ms=latency_ms, jitter_ms=jitter_ms, drop=drop, seed=seed)
+        noise = PoseNoise(pose_noise_m, pose_noise_rad, pose_dropout, seed=seed)
+        server = TwinServer(
+            profile=profile,
+            host=host,
+            port=port,
+            twin=twin,
+            seed=seed,
+            network=network,
+            pose_noise=noise,
+        ).start()
+    except PlayworldError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    p = server.profile
+    link = f"; network {server.network}" if server.network is not None else ""
+    typer.echo(
+        f"serving the twin at ws://{host}:{server.port} at {server.robot.fps:g} Hz (joint "
+        f"states on {p['joint_state_topic']}, commands on {p['command_topic']} "
+        f"[{server.command_type}]{link}); Ctrl-C to stop",
+    )
+    server.serve_forever()

@@ -224,7 +224,7 @@ class ControlLoop:
         start, c0 = clock(), thread_time()
         obs = self.robot.get_observation()
         t1, c1 = clock(), thread_time()
-        readings = [tap.read(t1) for tap in self.taps]
+        readings = [tap.read(t1) for tap in self.taps] if self.taps else []
         for tap, r in zip(self.taps, readings, strict=True):
             image = (
                 r.frame.image

@@ -19,6 +19,7 @@ with any clock. The e-stop latches until `release()`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -108,6 +109,7 @@ class SafetyGuard:
             np.asarray(c.max_velocity, float).reshape(-1), self.lower.shape
         )
         self.workspace = None if c.workspace is None else np.asarray(c.workspace, float)
+        self._box = None if c.workspace is None else tuple(float(v) for v in c.workspace)
         self._meas_q: np.ndarray | None = None
         self._meas_t = -np.inf
         self._meas_gripper = 1.0
@@ -123,10 +125,10 @@ class SafetyGuard:
         q = np.asarray(q, float).reshape(-1)
         # Array methods and float min/max below: this runs every control step (cheaper than
         # the np.all / np.clip wrappers, same results on the finite values that reach them).
-        if q.shape != self.lower.shape or not np.isfinite(q).all() or not np.isfinite(t):
+        if q.shape != self.lower.shape or not np.isfinite(q).all() or not math.isfinite(t):
             return False
         self._meas_q, self._meas_t = q.copy(), float(t)
-        if gripper is not None and np.isfinite(gripper):
+        if gripper is not None and math.isfinite(gripper):
             self._meas_gripper = min(max(float(gripper), 0.0), 1.0)
         return True
 
@@ -222,6 +224,11 @@ class SafetyGuard:
             return self._stop(f"e-stop latched ({self._estop}); release it to move")
         if self._meas_q is None:
             return self._stop("no joint state received yet")
+        c = self.config
+        if t - self._meas_t <= c.state_timeout and (
+            not check_action or self._action_t is None or t - self._action_t <= c.action_timeout
+        ):
+            return None  # all fresh: the common case, every control step
         stale = self._stale_since(t, check_action)
         if not stale:
             return None
@@ -251,9 +258,9 @@ class SafetyGuard:
         return Command("stop", q, self._meas_gripper, reason)
 
     def _inside(self, q: np.ndarray) -> bool:
-        p = np.asarray(self.fk(q), float)
-        w = self.workspace
-        return bool(np.isfinite(p).all() and (p >= w[0::2]).all() and (p <= w[1::2]).all())
+        x, y, z = (float(v) for v in self.fk(q))
+        w = self._box  # comparisons of Python floats: NaN is never inside
+        return w[0] <= x <= w[1] and w[2] <= y <= w[3] and w[4] <= z <= w[5]
 
     def _pull_back(self, start: np.ndarray, q: np.ndarray, iterations: int = 12) -> np.ndarray:
         """The point on start -> q farthest from `start` found inside the box (start is inside)."""

@@ -189,6 +189,12 @@ class DiffIK:
         mujoco.mju_mat2Quat(quat, self._site_mat)
         return Pose(self._site_pos.copy(), quat)
 
+    def position(self, qpos_full: np.ndarray) -> np.ndarray:
+        """Site position (3,) at full `qpos` (nq,): kinematics only."""
+        self.scratch.qpos[:] = qpos_full
+        mujoco.mj_kinematics(self.model, self.scratch)
+        return self._site_pos.copy()
+
     def solve(
         self,
         qpos_full: np.ndarray,
@@ -415,8 +421,8 @@ class ArmKinematics:
         return self.ik.pose(self.full(q))
 
     def fk_pos(self, q: np.ndarray) -> np.ndarray:
-        """End-effector position (3,) m at `q` (n,): the guard's workspace check."""
-        return self.fk(q).pos
+        """End-effector position (3,) m at `q` (n,): the guard's workspace check (no rotation)."""
+        return self.ik.position(self.full(q))
 
     def jacobian(self, q: np.ndarray) -> np.ndarray:
         """(6, n) d[pos; rot] / dq at `q`: rows m/rad then rad/rad (world frame)."""

@@ -257,18 +257,26 @@ class Robot(abc.ABC):
             raise GuardError(f"expected an ee_delta action of shape (7,), found {a.shape}")
         n = len(self.config.joints)
         last = self.last_command
-        ref = last.q if last is not None and last.kind in ("move", "hold") else self.guard.measured
+        meas_q = self.guard.measured
+        ref = last.q if last is not None and last.kind in ("move", "hold") else meas_q
         if not np.all(np.isfinite(a)) or ref is None:
             self._step_action = np.where(np.isfinite(a), a, 0.0).astype(np.float32)
             return np.full(n + 1, np.nan)  # refused by the guard (hold, or stop with no state)
         a = np.minimum(np.maximum(a, EE_DELTA_LOW), EE_DELTA_HIGH)
         self._step_action = a.astype(np.float32)
-        measured, qpos = None, self.kinematics.full(ref)
-        meas_q = self.guard.measured
-        if self.ee_reference == "measured" and meas_q is not None:
-            measured, qpos = self.kinematics.fk(meas_q), self.kinematics.full(meas_q)
+        base = meas_q if self.ee_reference == "measured" and meas_q is not None else ref
+        qpos = self.kinematics.full(base)
+        measured = self._measured_pose(meas_q) if base is meas_q else None
         q = self.ee.joint_target(qpos, a[:6], warm=ref, measured=measured).qpos
         return np.concatenate([q, a[6:]])
+
+    def _measured_pose(self, q: np.ndarray) -> Any:
+        """The end-effector `Pose` at the measured joints `q` (n,): FK from the profile's MJCF.
+
+        A robot that measures its pose itself (the twin; an arm driver publishing it) returns
+        that instead of computing it again.
+        """
+        return self.kinematics.fk(q)
 
     def _from_command(self, command: Command, action: Any) -> np.ndarray:
         """The returned action: the ee delta as clipped, or the guarded joint target + gripper."""

@@ -20,6 +20,7 @@ from playworld.hardware.camera import CAMERAS, Camera, CameraConfig, Frame
 from playworld.hardware.ee import KinematicsConfig
 from playworld.hardware.errors import ConfigError, HardwareError, NotConnectedError
 from playworld.hardware.guard import Command, SafetyGuard
+from playworld.hardware.kinematics import Pose
 from playworld.hardware.robot import ROBOTS, Robot, RobotConfig
 from playworld.sim.state import STATE_LAYOUT
 
@@ -188,13 +189,14 @@ class SimRobot(Robot):
             # The state vector holds the joints, finger width and end-effector pose already:
             # one gather per step instead of three reads of the same MuJoCo data.
             state = tw.get_state()
+            single = state.astype(np.float32)  # one cast; the float32 keys are copies of views
             sl = _STATE_SLICES
             width = float(state[sl["gripper_width"]][0])
             obs = {
-                "joint_pos": state[sl["arm_qpos"]].astype(np.float32),
+                "joint_pos": single[sl["arm_qpos"]].copy(),
                 "gripper": np.array([min(max(width / FINGER_OPENING, 0.0), 1.0)], np.float32),
-                "ee_pos": state[sl["ee_pos"]].astype(np.float32),
-                "ee_quat": state[sl["ee_quat"]].astype(np.float32),
+                "ee_pos": single[sl["ee_pos"]].copy(),
+                "ee_quat": single[sl["ee_quat"]].copy(),
                 "state": state,
                 "keypoints": tw.keypoints().astype(np.float32),
                 "t": np.array([float(tw.data.time)]),
@@ -212,9 +214,14 @@ class SimRobot(Robot):
             self._observe()
             return sent
 
+    def _measured_pose(self, q: np.ndarray) -> Pose:
+        """The twin's own end-effector pose (the same frame and model as FK of `q`, which
+        `_observe` has just measured): no second kinematics pass."""
+        return Pose(*self.twin.ee_pose())
+
     def _joints(self) -> tuple[np.ndarray, float]:
         tw = self.twin
-        q = tw.data.qpos[tw.arm_qadr].copy()
+        q = tw.data.qpos[tw.arm_qadr]  # fancy indexing: a copy
         width = float(tw.data.qpos[tw.finger_qadr].sum())
         return q, min(max(width / FINGER_OPENING, 0.0), 1.0)
 

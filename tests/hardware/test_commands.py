@@ -10,7 +10,7 @@ from playworld.hardware.commands import robot_app
 
 pytest.importorskip("playworld.sim", reason="the twin needs mujoco (pip install 'playworld[sim]')")
 
-from playworld.sim.commands import twin_app  # noqa: E402
+from playworld.collection.commands import twin_app  # noqa: E402
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def test_robot_check_sim_profile(cli):
 
 def test_robot_check_rosbridge_reports_latency(cli):
     pytest.importorskip("roslibpy", reason="roslibpy not installed (pip install 'playworld[ros]')")
-    from playworld.sim.twin_server import TwinServer
+    from playworld.collection.twin_server import TwinServer
 
     with TwinServer(port=0) as server:
         result = CliRunner().invoke(

@@ -24,7 +24,7 @@ from websockets.sync.client import connect  # noqa: E402
 from playworld.hardware.errors import RobotConnectionError  # noqa: E402
 from playworld.hardware.profiles import robot_from_profile  # noqa: E402
 from playworld.hardware.rosbridge import messages  # noqa: E402
-from playworld.sim.twin_server import TwinServer  # noqa: E402
+from playworld.collection.twin_server import TwinServer  # noqa: E402
 
 UPPER4 = -0.45  # the profile's upper limit of panda_joint4 (rad)
 

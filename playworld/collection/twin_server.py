@@ -17,8 +17,11 @@ It serves what a rosbridge robot profile (`configs/robots/rosbridge_panda.yaml`)
                 /playworld/task_success  std_srvs/Trigger             the task's predicate on the twin's
                                                                       state now (the referee)
 
-The twin steps in real time at the profile's `fps` (its control rate); like a position-controlled arm it keeps going
-to the last commanded target, through its own `SafetyGuard` (the profile's limits). Commands that
+The twin steps in real time at the profile's `fps` (its control rate) on the same `ControlLoop`
+that records, evaluates and deploys (the source is the last commanded target, the robot a
+`SimRobot`); like a position-controlled arm it keeps going to the last commanded target, through
+its own `SafetyGuard` (the profile's limits). Service calls that change the twin (reset) run in
+the loop's thread between two ticks, so no tick ever mixes states from before and after them. Commands that
 are malformed get a rosbridge status error; commands stamped older than `stale_after` seconds
 are refused. When commands stop (a stalled policy, a lost link) for `command_timeout_periods`
 control periods, the arm brakes where it is instead of finishing the way to the last target.
@@ -30,12 +33,15 @@ Rehearsal: `network` (a `NetworkConfig`) delays and loses messages both ways; `p
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from playworld.collection.loop import ControlLoop, Tick
 from playworld.hardware.rosbridge import messages
 from playworld.hardware.rosbridge.server import RosBridgeServer
 
@@ -113,6 +119,11 @@ class TwinServer:
         self._gripper: float | None = None
         self._commands = 0
         self._stop = threading.Event()
+        self.loop: ControlLoop | None = None
+        self.metrics: dict[str, Any] | None = None  # the loop's last summary (one a minute)
+        self._requests: queue.Queue[tuple[Callable[[], Any], list[Any], threading.Event]] = (
+            queue.Queue()
+        )
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self._error: BaseException | None = None
@@ -146,6 +157,8 @@ class TwinServer:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.loop is not None:
+            self.loop.stop()
         if self._thread is not None:
             self._thread.join(timeout=10.0)
             self._thread = None
@@ -188,23 +201,34 @@ class TwinServer:
         self._gripper = float(value)
 
     def _reset(self, args: dict[str, Any]) -> dict[str, Any]:
-        from playworld.sim.tasks import get_task, prepare_task, task_rng
-
         params = self.server.params
         task = params.get("/playworld/task")
         seed = params.get("/playworld/seed")
-        # not between the simulation thread's read of the target and its step
-        with self.robot._lock:
-            self._target, self._gripper = None, None
-            self.robot.reset(int(seed) if seed is not None else None)
-            self._task = None
-            if task:
-                t = get_task(str(task))
-                twin = self.robot.twin
-                start = prepare_task(twin, t, task_rng(seed))
-                self.robot._observe()
-                self._task = (t, start)
+        self._in_loop(lambda: self._do_reset(str(task) if task else None, seed))
         return {"success": True, "message": f"twin reset{f' for {task}' if task else ''}"}
+
+    def _do_reset(self, task: str | None, seed: Any) -> None:
+        from playworld.sim.tasks import get_task, prepare_task, task_rng
+
+        self._target, self._gripper = None, None
+        self.robot.reset(int(seed) if seed is not None else None)
+        self._task = None
+        if task:
+            t = get_task(task)
+            start = prepare_task(self.robot.twin, t, task_rng(seed))
+            self.robot._observe()
+            self._task = (t, start)
+
+    def _in_loop(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Run `fn` in the loop's thread between two ticks; its result (or its exception)."""
+        box: list[Any] = []
+        done = threading.Event()
+        self._requests.put((fn, box, done))
+        if not done.wait(timeout):
+            raise RuntimeError(f"the twin's control loop did not answer within {timeout:g} s")
+        if box and isinstance(box[0], BaseException):
+            raise box[0]
+        return box[0] if box else None
 
     def _task_success(self, args: dict[str, Any]) -> dict[str, Any]:
         if self._task is None:
@@ -231,42 +255,62 @@ class TwinServer:
             self._error = exc
             self._started.set()
             return
-        self._started.set()
         dt = robot.twin.config.dt
         pose_every = max(1, round(1.0 / (self.perception_fps * dt)))
         frame_every = {
             n: max(1, round(1.0 / (c.config.fps * dt))) for n, c in robot.cameras.items()
         }
-        tick, next_t = 0, time.monotonic()
+
+        def on_tick(tick: Tick) -> None:
+            self._publish_state()
+            if self.perception_topic and tick.index % pose_every == 0:
+                self._publish_poses()
+            for name, cam in robot.cameras.items():
+                if tick.index % frame_every[name] == 0:
+                    self._publish_image(name, cam)
+            self._serve_requests()
+
+        # Cameras are rendered and published by `on_tick` at their own rate, not every tick.
+        self.loop = ControlLoop(robot, self._follow, robot.fps)
+        self._started.set()
         try:
             while not self._stop.is_set():
-                with robot._lock:
-                    q, gripper = robot._joints()
-                    self._quiet_ticks += 1
-                    if (
-                        self._target is not None
-                        and self._quiet_ticks > self.command_timeout_periods
-                    ):
-                        self._target = None  # commands stopped: brake here, do not go on
-                        self.brakes += 1
-                    target = self._target if self._target is not None else q
-                    grip = self._gripper if self._gripper is not None else gripper
-                    robot.send_action(np.concatenate([target, [grip]]))
-                self._publish_state()
-                if self.perception_topic and tick % pose_every == 0:
-                    self._publish_poses()
-                for name, cam in robot.cameras.items():
-                    if tick % frame_every[name] == 0:
-                        self._publish_image(name, cam)
-                tick += 1
-                next_t += dt
-                self._stop.wait(max(0.0, next_t - time.monotonic()))
-                if time.monotonic() - next_t > 1.0:  # fell far behind: do not race to catch up
-                    next_t = time.monotonic()
+                # A minute per run keeps the loop's measurements small on a server that runs
+                # for days; `metrics` holds the last minute's summary.
+                self.loop.run(duration=60.0, on_tick=on_tick)
+                self.metrics = self.loop.metrics.summary()
+                self.loop.reset_metrics()
         except Exception:
             log.exception("the twin simulation thread failed")
         finally:
+            self._serve_requests(refuse=True)
             robot.disconnect()
+
+    def _follow(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """The loop's source: the last commanded target, or hold (brake) where the arm is."""
+        with self.robot._lock:
+            q, gripper = self.robot._joints()
+        self._quiet_ticks += 1
+        if self._target is not None and self._quiet_ticks > self.command_timeout_periods:
+            self._target = None  # commands stopped: brake here, do not go on
+            self.brakes += 1
+        target = self._target if self._target is not None else q
+        grip = self._gripper if self._gripper is not None else gripper
+        return np.concatenate([target, [grip]])
+
+    def _serve_requests(self, refuse: bool = False) -> None:
+        while True:
+            try:
+                fn, box, done = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                if refuse:
+                    raise RuntimeError("the twin's control loop stopped")
+                box.append(fn())
+            except BaseException as exc:  # handed to the caller's thread
+                box.append(exc)
+            done.set()
 
     def _publish_state(self) -> None:
         robot = self.robot
