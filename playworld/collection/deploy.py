@@ -11,16 +11,18 @@ Two modes, both on `ControlLoop` at the profile's rate, every command through th
   from the robot's joint states and the perception stream's object poses, the policy acts in
   the twin (it may read the twin's privileged state there), the twin steps one period, and the
   robot tracks the twin's guarded joint targets through its own guard. A divergence monitor
-  measures how far the robot's joints are from the twin's recent trajectory (the closest of its
-  joints over the last `LAG_TICKS` ticks, synced and predicted one step on: the link and the
-  joint-state rate make the robot's measurement up to a few periods old, so a robot that lags
-  does not diverge; one that goes elsewhere does): beyond the profile's `divergence_threshold`
-  (rad) the robot holds where it is that tick.
+  measures how far the robot's joints are from the twin's recent way (the polyline through, for
+  each of the last `LAG_TICKS` ticks, the synced joints, the twin's joints one step on and its
+  joint target: the link makes the robot's measurement tens of ms old, a late joint state shows
+  it further on toward the same target, so a robot that lags or runs ahead along the way does
+  not diverge; one that goes elsewhere does): beyond the profile's `divergence_threshold` (rad)
+  the robot holds where it is that tick. A tick without a new joint state does not sync the
+  twin back to the old one: the twin goes on from its own state.
 
 Inference is asynchronous (`AsyncActor`): the policy predicts chunks in its own thread; a tick
-waits at most `budget_periods` control periods for its action, sends nothing when none came
-(the guard's watchdog holds, then stops the arm; the far side brakes), and drops actions whose
-tick has passed. Per tick the latency from the observation in hand to the command sent
+waits at most `budget_periods` control periods for its action, brakes the robot where it is
+when none came (`Robot.brake`: a rosbridge arm gets its command type's stop message), and drops
+actions whose tick has passed. Per tick the latency from the observation in hand to the command sent
 (client side, ms) is measured; with the observation's age, the divergence and the stall
 figures it is stored with the episode (`--record`: source `policy`, the checkpoint's hash and
 config) and in `deploy.json`.
@@ -94,7 +96,9 @@ class TwinFollower:
         self.sim = sim_robot
         self.objects = objects
         self._synced = np.zeros(7)
-        self.predictions: deque[np.ndarray] = deque(maxlen=2 * LAG_TICKS)  # synced, predicted
+        self._stamp = np.nan  # `t` of the last joint state synced from
+        # synced, predicted, target: the twin's way over the last LAG_TICKS ticks
+        self.predictions: deque[np.ndarray] = deque(maxlen=3 * LAG_TICKS)
 
     @property
     def observation_features(self) -> dict[str, Any]:
@@ -120,6 +124,7 @@ class TwinFollower:
         if task:
             prepare_task(self.sim.twin, get_task(task), task_rng(seed))
         self.predictions.clear()
+        self._stamp = np.nan
 
     def observe(self, robot_obs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
         """Sync from the robot; the twin's observation and the divergence (rad, max |dq|)."""
@@ -130,11 +135,19 @@ class TwinFollower:
         divergence = 0.0
         if self.predictions:
             divergence = path_distance(q, list(self.predictions))
-        poses = robot_obs.get("object_poses") if self.objects else None
-        with self.sim._lock:
-            sync_twin(self.sim.twin, q, gripper, poses, self.objects or ())
-            self.sim.guard.observe(q, self.sim.clock(), gripper)
-        self._synced = q
+        stamp = float(np.asarray(robot_obs.get("t", [np.nan])).reshape(-1)[0])
+        if stamp == self._stamp:
+            # No new joint state since the last tick (link jitter, a lost message): the
+            # measurement is a period old, while the twin has stepped on from it. Syncing back
+            # would send the robot the twin's path from where it was, not where it is now.
+            self._synced = self.sim.twin.data.qpos[self.sim.twin.arm_qadr].copy()
+        else:
+            poses = robot_obs.get("object_poses") if self.objects else None
+            with self.sim._lock:
+                sync_twin(self.sim.twin, q, gripper, poses, self.objects or ())
+                self.sim.guard.observe(q, self.sim.clock(), gripper)
+            self._synced = q
+        self._stamp = stamp
         from playworld.sim.perception import object_poses
 
         obs = self.sim.get_observation()
@@ -149,6 +162,9 @@ class TwinFollower:
         with self.sim._lock:
             self.predictions.append(self._synced)
             self.predictions.append(self.sim.twin.data.qpos[self.sim.twin.arm_qadr].copy())
+            # and on to the target: a robot measured later than one period on (a late or lost
+            # joint state) has gone further along the same way, toward the same target
+            self.predictions.append(np.asarray(command.q, float).copy())
         return command.as_action()
 
 
@@ -347,10 +363,7 @@ def deploy(
             if twin_follow:
                 follower.predictions.clear()  # the twin did not step: nothing to compare next
             state["missed"] += 1
-            # The policy is late or stalled: hold the
-            # arm where it is measured (a guarded move to here: it brakes now, instead of
-            # finishing its way to the last target while the watchdog waits).
-            return brake(obs)
+            return brake(obs)  # the policy is late or stalled
         state["missed"] = 0
         if twin_follow:
             target = follower.act(action)
@@ -360,20 +373,12 @@ def deploy(
             return target
         return action
 
-    def brake(obs: dict[str, np.ndarray]) -> np.ndarray | None:
-        """The action that holds the arm where it is measured (None: the robot has none)."""
-        gripper = np.asarray(obs["gripper"], np.float32).reshape(-1)[:1]
-        shape = tuple(robot.action_features["action"].shape)
-        here = np.concatenate([np.asarray(obs["joint_pos"], np.float32), gripper])
-        if here.shape == shape:
-            state["braked"] += 1
-            return here
-        ee = getattr(robot, "ee", None)
-        if shape == (7,) and ee is not None:  # ee_delta: the pose target restarts from here
-            with robot._lock:
-                ee.reset()
-            state["braked"] += 1
-            return np.concatenate([np.zeros(6, np.float32), gripper])
+    def brake(obs: dict[str, np.ndarray]) -> None:
+        """The policy has no action this tick: the robot brakes where it is (`Robot.brake`:
+        its own controller stops it, with no target from the link's tens-of-ms-old
+        measurement, which would send a moving arm back or chase it). Nothing is sent."""
+        robot.brake("the policy has no action this tick")
+        state["braked"] += 1
         return None
 
     def on_tick(t: Any) -> bool:
@@ -405,7 +410,13 @@ def deploy(
             if follower is not None:
                 follower.start_episode(seed, config.task)
             state.update(
-                tick=0, ticks=[], held=0, stall_tick=None, referee=None, missed=0, braked=0
+                tick=0,
+                ticks=[],
+                held=0,
+                stall_tick=None,
+                referee=None,
+                missed=0,
+                braked=0,
             )
             stale_mark = timed.stale_ticks
             if config.stall_at_s is not None:

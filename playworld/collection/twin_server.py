@@ -5,6 +5,8 @@ It serves what a rosbridge robot profile (`configs/robots/rosbridge_panda.yaml`)
     publishes   <joint_state_topic>      sensor_msgs/JointState      arm + finger joints, each tick
                 <camera topic>           sensor_msgs/CompressedImage  JPEG, at the camera's fps
     follows     <command_topic>          trajectory_msgs/JointTrajectory | std_msgs/Float64MultiArray
+                                                                      (a JointTrajectory without
+                                                                      points: brake where it is)
                 <gripper_topic>          std_msgs/Float64             opening 0..1
                 <perception.topic>       geometry_msgs/PoseArray      object poses (perception.objects
                                                                       order; all-zero: not detected),
@@ -116,6 +118,7 @@ class TwinServer:
         self._task = None  # (Task, start state) after a reset with /playworld/task set
         self.brakes = 0  # times the arm braked because commands stopped
         self._target: np.ndarray | None = None  # (7,) rad
+        self._braking = False  # a stop message latched `_target` where the arm was
         self._gripper: float | None = None
         self._commands = 0
         self._stop = threading.Event()
@@ -186,10 +189,19 @@ class TwinServer:
 
     # -- handlers (loop / worker threads) -------------------------------------------------------
     def _on_command(self, msg: dict[str, Any], client: int) -> None:
-        q = messages.parse_joint_command(self.command_type, msg, self.joints)
         stamp = messages.stamp_to_float(msg.get("header", {}).get("stamp", {}))
         if stamp > 0 and time.time() - stamp > self.stale_after:
             raise ValueError(f"refused a stale command stamped {time.time() - stamp:.2f} s ago")
+        if messages.is_stop_command(self.command_type, msg):
+            # Brake where the arm is now; repeated stops keep that point.
+            if not self._braking:
+                with self.robot._lock:
+                    self._target = self.robot._joints()[0]
+                self._braking = True
+            self._quiet_ticks = 0
+            return
+        q = messages.parse_joint_command(self.command_type, msg, self.joints)
+        self._braking = False
         self._target = q  # NaN entries reach the guard, which refuses them
         self._commands += 1
         self._quiet_ticks = 0

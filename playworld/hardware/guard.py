@@ -195,6 +195,13 @@ class SafetyGuard:
         self._prev_q, self._prev_t, self._prev_gripper = q, t, gripper
         return Command("move", q.copy(), gripper, reason)
 
+    def halt(self, t: float, reason: str = "halted") -> Command:
+        """A deliberate stop at time t (the sender knows it has no action): `stop`, the arm
+        brakes where it is; nothing latches, the watchdog counts it as a command, and the next
+        move starts from the measured joints."""
+        self._action_t = t
+        return self._stop(reason)
+
     def tick(self, t: float) -> Command:
         """Watchdog check between actions: `ok`, or the hold / stop command to carry out."""
         blocked = self._watchdog(t, check_action=True)

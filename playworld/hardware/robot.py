@@ -212,6 +212,20 @@ class Robot(abc.ABC):
             if self._connected:
                 self._execute(self.guard.tick(self.clock()))
 
+    def brake(self, reason: str = "no action this tick") -> None:
+        """Stop now where the arm is, its own controller braking (a rosbridge arm: the stop
+        message of its command type); nothing latches: the next action moves again.
+
+        For a sender that knows it has no action (a stalled policy): unlike sending nothing,
+        the watchdog does not hold at the last target first, and unlike a target at the
+        measured joints, a moving arm is not sent back to where the link last saw it.
+        """
+        self._require_connected()
+        with self._lock:
+            if self.ee is not None:
+                self.ee.reset()
+            self._execute(self.guard.halt(self.clock(), reason))
+
     def release_estop(self) -> None:
         """Release a latched e-stop; the next action moves from the measured position."""
         self.guard.release()

@@ -38,6 +38,11 @@ def test_bad_messages_name_the_problem():
         messages.parse_joint_state(messages.joint_state(NAMES[:6], np.zeros(6), 0.0), NAMES)
     with pytest.raises(ValueError, match="at least one point"):
         messages.parse_joint_command("trajectory_msgs/JointTrajectory", {"points": []}, NAMES)
+    stop = messages.stop_command("trajectory_msgs/JointTrajectory", NAMES)
+    assert messages.is_stop_command("trajectory_msgs/JointTrajectory", stop)
+    ok = messages.joint_command("trajectory_msgs/JointTrajectory", NAMES, np.zeros(len(NAMES)))
+    assert not messages.is_stop_command("trajectory_msgs/JointTrajectory", ok)
+    assert messages.stop_command("std_msgs/Float64MultiArray", NAMES) is None
     with pytest.raises(ValueError, match="expected 7 values"):
         messages.parse_joint_command("std_msgs/Float64MultiArray", {"data": [1.0]}, NAMES)
     nan = messages.parse_joint_command("std_msgs/Float64MultiArray", {"data": [None] * 7}, NAMES)

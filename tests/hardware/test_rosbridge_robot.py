@@ -21,10 +21,10 @@ websockets = pytest.importorskip(
 )
 from websockets.sync.client import connect  # noqa: E402
 
+from playworld.collection.twin_server import TwinServer  # noqa: E402
 from playworld.hardware.errors import RobotConnectionError  # noqa: E402
 from playworld.hardware.profiles import robot_from_profile  # noqa: E402
 from playworld.hardware.rosbridge import messages  # noqa: E402
-from playworld.collection.twin_server import TwinServer  # noqa: E402
 
 UPPER4 = -0.45  # the profile's upper limit of panda_joint4 (rad)
 
@@ -123,6 +123,25 @@ def test_estop_and_reset_services(robot, twin_server):
     assert robot.reset()["success"] is True
     time.sleep(0.3)
     assert np.abs(twin_q(twin_server) - target[:7]).max() > 0.1  # back home
+
+
+def test_brake_stops_a_moving_arm_where_it_is(robot, twin_server):
+    """`Robot.brake` sends an empty JointTrajectory; the twin brakes where the arm is then
+    (not at the last target, not back where the link last measured it)."""
+    q0 = robot.get_observation()["joint_pos"].astype(float)
+    target = np.concatenate([q0 + np.array([0.8, 0, 0, 0, 0, 0, 0]), [1.0]])
+    drive(robot, target, 0.4)  # moving, about halfway
+    moving = twin_q(twin_server)
+    robot.brake("test")
+    assert robot.last_command.kind == "stop"
+    time.sleep(0.25)  # the stop crosses the link, the arm decelerates
+    stopped = twin_q(twin_server)
+    time.sleep(0.3)
+    assert np.abs(twin_q(twin_server) - stopped).max() < 0.005  # stands still
+    assert 0.05 < stopped[0] - q0[0] < 0.7  # between the start and the target
+    assert stopped[0] >= moving[0] - 0.01  # not sent back
+    drive(robot, target, 0.2)  # the next action moves again
+    assert twin_q(twin_server)[0] > stopped[0] + 0.05
 
 
 def test_ee_delta_actions_are_solved_client_side_and_guarded(twin_server):

@@ -137,6 +137,22 @@ def joint_command(msg_type: str, names: Sequence[str], q: np.ndarray, t: float =
     return COMMAND_TYPES[msg_type][0](names, q, t)
 
 
+def stop_command(msg_type: str, names: Sequence[str]) -> dict[str, Any] | None:
+    """The message that stops the arm where it is now, or None where `msg_type` has none.
+
+    An empty JointTrajectory: ros_control's joint_trajectory_controller (and `twin serve`)
+    holds the current position on one. Float64MultiArray position streams have no such message.
+    """
+    if msg_type == "trajectory_msgs/JointTrajectory":
+        return {"header": header(0.0), "joint_names": list(names), "points": []}
+    return None
+
+
+def is_stop_command(msg_type: str, msg: dict[str, Any]) -> bool:
+    """Whether `msg` is `msg_type`'s stop message (see `stop_command`)."""
+    return msg_type == "trajectory_msgs/JointTrajectory" and not msg.get("points")
+
+
 def parse_joint_command(msg_type: str, msg: dict[str, Any], names: Sequence[str]) -> np.ndarray:
     """Joint targets (n,) in `names` order from a command message; bad messages raise ValueError."""
     return COMMAND_TYPES[msg_type][1](msg, names)

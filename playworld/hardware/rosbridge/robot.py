@@ -190,6 +190,9 @@ class RosBridgeRobot(Robot):
             max(c.reconnect_delay * 8, 5.0),
             c.reconnect_attempts,
         )
+        # roslibpy has no handler for the server's `status` op (it prints a traceback per
+        # message): log each as one line instead, on every (re)connection's protocol.
+        ros.factory.on("ready", self._handle_status)
         try:
             ros.run(timeout=c.connect_timeout)
         except Exception as exc:
@@ -329,10 +332,23 @@ class RosBridgeRobot(Robot):
             self._link_down_reported = True
         raise RobotConnectionError(message)
 
+    def _handle_status(self, proto: Any) -> None:
+        proto._message_handlers["status"] = lambda msg: log.warning(
+            "rosbridge %s from %s: %s", msg.get("level", "status"), self.url, msg.get("msg")
+        )
+
     def _apply(self, command: Command) -> None:
-        if command.kind not in ("move", "hold") or not self.link_up:
-            return  # stop: send nothing; link down: a queued command would arrive stale
+        if not self.link_up:
+            return  # link down: a queued command would arrive stale
         c = self.config
+        if command.kind == "stop":  # brake where the arm is (if the command type can say it)
+            msg = messages.stop_command(c.command_type, c.joints)
+            if msg is not None:
+                msg["header"] = messages.header(time.time())
+                self._cmd_topic.publish(msg)
+            return
+        if command.kind not in ("move", "hold"):
+            return
         msg = messages.joint_command(c.command_type, c.joints, command.q)
         if "header" in msg:
             msg["header"] = messages.header(time.time())
