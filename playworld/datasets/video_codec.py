@@ -28,11 +28,17 @@ lossless zstd at ~42 dB and is decoded everywhere. ``ultrafast`` at crf 23 rathe
 encode CPU, which is what a recording at 30 Hz next to a control loop is short of (two cameras
 cost ~7 ms of CPU a step instead of ~17).
 
-Random access: reading rows ``[a, b)`` decodes every chunk they touch, so a 16-step window costs
-~31 decoded frames on average instead of 16 (H.264 decodes at ~2 ms a frame, lossless zstd costs
-~3 ms a frame to read, so windows stay about as fast: bench/store.py `lossy_windows_vs_lossless`).
-Smaller groups cost size, larger ones decode time (same frames, veryfast crf 20; CPU per decoded
-frame):
+Random access: `PlayStore.read` decodes the chunks a read touches straight from their shards
+(video_shards.py), in parallel, each only up to the last row asked for, and converts to RGB only
+the rows asked for: a random 16-step window decodes ~24 frames on average (a chunk up to its end,
+then the next up to the window's end) and converts 16. Each pool thread keeps one decoder and one
+colour converter (`_ThreadState`): per 480x640 frame ~0.4 ms to decode, ~0.2 ms to convert,
+where a decoder made per chunk, and PyAV's default converter, made per frame with a pool of
+swscale threads of its own, cost more than both.
+Random windows of both cameras then read about as fast as lossless zstd (~3 ms a frame):
+bench/store.py `lossy_windows_vs_lossless` ~1.0 (0.36 when every chunk went through zarr whole
+with new decoders). Smaller groups cost size, larger ones decode time (same frames, veryfast
+crf 20; CPU per decoded frame, measured before the reuse above):
 
     frames per chunk   MB/min   PSNR dB   decode     frames decoded per random 16-step window
     8                  10.4     41.8      1.8 ms     ~23
