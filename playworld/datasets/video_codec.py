@@ -63,7 +63,7 @@ from __future__ import annotations
 
 import fractions
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numcodecs
@@ -142,7 +142,8 @@ class H264(Codec):
 
     def decode(self, buf: Any, out: Any = None) -> np.ndarray:
         data = bytes(buf) if not isinstance(buf, bytes) else buf
-        frames = list(_decoded_rgb(data, 0, None))
+        frames: list[np.ndarray] = []
+        _decode(data, 0, None, lambda _, frame: frames.append(frame))
         if not frames:
             raise ValueError(f"h264 chunk of {len(data)} bytes decodes to no frame")
         result = np.stack(frames)
@@ -183,6 +184,11 @@ class _ThreadState(threading.local):
     def drop_decoder(self) -> None:
         self._decoder = None
 
+    def flush(self) -> None:
+        """Ready the decoder for the next chunk (an IDR frame, decoded as by a new decoder)."""
+        if self._decoder is not None:
+            self._decoder.flush_buffers()
+
 
 _STATE = _ThreadState()
 
@@ -191,10 +197,15 @@ def _thread_state() -> _ThreadState:
     return _STATE
 
 
-def _decoded_rgb(data: bytes, first: int, stop: int | None) -> Iterator[np.ndarray]:
-    """Frames ``[first, stop)`` of one chunk as ``(H, W, 3)`` uint8 arrays (over the converted
-    frames' buffers). Decoding stops after frame ``stop - 1``; frames before ``first`` are
-    decoded (H.264 needs them) but not converted. ``stop=None``: all frames."""
+def _decode(
+    data: bytes, first: int, stop: int | None, emit: Callable[[int, np.ndarray], object]
+) -> int:
+    """Decode one chunk, calling ``emit(i - first, frame)`` for frames ``first <= i < stop`` as
+    ``(H, W, 3)`` uint8 arrays (over the converted frames' buffers); returns how many it emitted.
+
+    Decoding stops after frame ``stop - 1``; frames before ``first`` are decoded (H.264 needs
+    them) but not converted. ``stop=None``: all frames. A plain function, not a generator: the
+    thread's decoder is flushed before it returns or raises, never later by a collector."""
     av = _av()
     state = _thread_state()
     cc = state.decoder()
@@ -206,16 +217,16 @@ def _decoded_rgb(data: bytes, first: int, stop: int | None) -> Iterator[np.ndarr
             for frame in cc.decode(packet):
                 if i >= first:
                     rgb = state.reformatter.reformat(frame, format="rgb24", threads=1)
-                    yield rgb.to_ndarray()
+                    emit(i - first, rgb.to_ndarray())
                 i += 1
                 if stop is not None and i >= stop:
-                    return
+                    return i - first
     except av.error.FFmpegError as e:
         state.drop_decoder()  # its state after an error is not worth trusting
         raise ValueError(f"corrupt h264 chunk: {e}") from None
     finally:
-        if state._decoder is not None:
-            state._decoder.flush_buffers()
+        state.flush()
+    return max(i - first, 0)
 
 
 def decode_into(data: bytes, out: np.ndarray, first: int = 0) -> None:
@@ -223,9 +234,7 @@ def decode_into(data: bytes, out: np.ndarray, first: int = 0) -> None:
     ``out`` (``(n, H, W, 3)`` uint8), decoding no frame past the last one asked for.
 
     Raises ValueError for a chunk that does not decode or holds too few frames."""
-    n = 0
-    for n, frame in enumerate(_decoded_rgb(data, first, first + len(out)), start=1):
-        out[n - 1] = frame
+    n = _decode(data, first, first + len(out), out.__setitem__)
     if n < len(out):
         raise ValueError(f"h264 chunk holds {first + n} frames, frame {first + len(out) - 1} asked")
 

@@ -200,3 +200,31 @@ def test_a_damaged_chunk_names_its_episode(tmp_path: Path) -> None:
     with pytest.raises(StoreFormatError, match="episode 1") as e:
         store.read("cam", 20, 24)
     assert "\n" not in str(e.value)
+
+
+def test_reused_decoder_matches_a_new_one() -> None:
+    """Each thread reuses one decoder from chunk to chunk (flushed in between), also after a
+    chunk decoded only in part and after a corrupt one: frames equal a new decoder's."""
+    import av
+
+    from playworld.datasets.video_codec import H264, decode_into
+
+    def fresh(data: bytes) -> np.ndarray:
+        cc = av.CodecContext.create("h264", "r")
+        packets = [*cc.parse(data), *cc.parse(None), None]
+        return np.stack([f.to_ndarray(format="rgb24") for p in packets for f in cc.decode(p)])
+
+    codec = H264()
+    a, b = codec.encode(frames(16, seed=1)), codec.encode(frames(12, seed=2))
+    ref_a, ref_b = fresh(a), fresh(b)
+    part = np.empty((3, H, W, 3), np.uint8)
+    decode_into(a, part, first=2)  # stops after frame 4 of 16
+    np.testing.assert_array_equal(part, ref_a[2:5])
+    np.testing.assert_array_equal(codec.decode(b), ref_b)
+    with pytest.raises(ValueError, match="corrupt|no frame"):
+        codec.decode(b"\x00\x00\x00\x01garbage")
+    rest = np.empty((9, H, W, 3), np.uint8)
+    decode_into(a, rest, first=7)
+    np.testing.assert_array_equal(rest, ref_a[7:16])
+    with pytest.raises(ValueError, match="holds 12 frames"):
+        decode_into(b, np.empty((4, H, W, 3), np.uint8), first=10)
