@@ -128,12 +128,12 @@ class H264(Codec):
             "preset": self.preset,
             "x264-params": f"keyint={max(t, 1)}:min-keyint={max(t, 1)}:scenecut=0",
         }
-        reformatter = _thread_state().reformatter
+        reformatter = _STATE.reformatter
         packets: list[bytes] = []
         for i in range(t):
             vf = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
             # Converted here rather than by the encoder: its converter is new per chunk and
-            # starts a pool of swscale threads each time (same pixels, see _thread_state).
+            # starts a pool of swscale threads each time (same pixels, see _ThreadState).
             vf = reformatter.reformat(vf, format="yuv420p", threads=1)
             vf.pts = i
             packets += [bytes(p) for p in cc.encode(vf)]
@@ -193,10 +193,6 @@ class _ThreadState(threading.local):
 _STATE = _ThreadState()
 
 
-def _thread_state() -> _ThreadState:
-    return _STATE
-
-
 def _decode(
     data: bytes, first: int, stop: int | None, emit: Callable[[int, np.ndarray], object]
 ) -> int:
@@ -207,7 +203,7 @@ def _decode(
     them) but not converted. ``stop=None``: all frames. A plain function, not a generator: the
     thread's decoder is flushed before it returns or raises, never later by a collector."""
     av = _av()
-    state = _thread_state()
+    state = _STATE
     cc = state.decoder()
     i = 0
     try:
