@@ -139,13 +139,16 @@ def zstd_content_size(data: bytes) -> int | None:
 
 
 class _Shards:
-    """The shard files of one array: their keys and indexes."""
+    """The shard files of one array: their keys and indexes (one index entry per inner chunk of
+    ``chunk_rows`` rows: 1 for the lossless layout, a group of frames for ``h264``)."""
 
     def __init__(self, array: zarr.Array) -> None:
         self.array = array
         self.rows_per_shard = int(array.shards[0])  # type: ignore[index]
+        self.chunk_rows = int(array.chunks[0])
+        self.chunks_per_shard = self.rows_per_shard // self.chunk_rows
         self.frame_shape = tuple(array.shape[1:])
-        self.index_size = 16 * self.rows_per_shard + 4
+        self.index_size = 16 * self.chunks_per_shard + 4
         self._store = array.store_path.store
         self._prefix = array.store_path.path
         self._proto = default_buffer_prototype()
@@ -162,13 +165,13 @@ class _Shards:
         return buf.to_bytes()
 
     def parse_index(self, key: str, tail: bytes, data_size: int | None) -> np.ndarray:
-        """``(rows_per_shard, 2)`` offsets and lengths from the last bytes of a shard, checked."""
+        """``(chunks_per_shard, 2)`` offsets and lengths from the last bytes of a shard, checked."""
         if len(tail) != self.index_size:
             raise StoreError(f"{key}: shard truncated (its index alone is {self.index_size} bytes)")
         index_bytes, crc = tail[:-4], tail[-4:]
         if int(np.frombuffer(crc, "<u4")[0]) != google_crc32c.value(index_bytes):
             raise StoreError(f"{key}: shard index checksum mismatch (the file is corrupted)")
-        index = np.frombuffer(index_bytes, "<u8").reshape(self.rows_per_shard, 2)
+        index = np.frombuffer(index_bytes, "<u8").reshape(self.chunks_per_shard, 2)
         present = index[:, 0] != EMPTY
         if data_size is not None and (index[present, 0] + index[present, 1] > data_size).any():
             raise StoreError(f"{key}: shard index points past the end of its chunks (corrupted)")

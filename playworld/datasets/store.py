@@ -31,7 +31,7 @@ import shutil
 import signal
 import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
@@ -59,6 +59,9 @@ from playworld.errors import (
     did_you_mean,
 )
 from playworld.features import Feature, Features, check_value, parse_features
+
+if TYPE_CHECKING:
+    from playworld.datasets.video_shards import VideoShardReader
 
 FORMAT_NAME = "playworld.store"
 FORMAT_VERSION = 1
@@ -340,7 +343,7 @@ class PlayStore:
                     f"{self.url}: data/{key} does not match its feature description"
                 )
             self._arrays[key] = arr.with_config(ARRAY_CONFIG)
-        self._readers: dict[str, ShardReader | None] = {}
+        self._readers: dict[str, ShardReader | VideoShardReader | None] = {}
 
     @property
     def episode_ends(self) -> np.ndarray:
@@ -415,7 +418,7 @@ class PlayStore:
                 )
         reader = self._readers.get(key, False)
         if reader is False:  # built on first read: camera shards decode without zarr's
-            reader = self._readers[key] = ShardReader.for_array(arr)  # per-chunk machinery
+            reader = self._readers[key] = self._frame_reader(key, arr)  # per-chunk machinery
         hint = (
             "the other episodes stay readable; `playworld store validate` lists the damage, "
             "`playworld store salvage` copies the intact episodes to a new store"
@@ -435,6 +438,14 @@ class PlayStore:
                 f"{self.url}: feature {key!r}, {self._where(row)}: cannot read {file} ({reason}); "
                 f"{hint}"
             ) from None
+
+    def _frame_reader(self, key: str, arr: zarr.Array) -> ShardReader | VideoShardReader | None:
+        """The direct shard reader of a camera array (lossless or ``h264``), or None (zarr)."""
+        if self.features[key].codec == "h264":
+            from playworld.datasets.video_shards import VideoShardReader
+
+            return VideoShardReader.for_array(arr)
+        return ShardReader.for_array(arr)
 
     def _failing_file(self, key: str, start: int, stop: int, error: Exception) -> tuple[str, int]:
         """The file (and its first row in ``[start, stop)``) that a read of ``[start, stop)``

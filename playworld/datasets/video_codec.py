@@ -28,11 +28,17 @@ lossless zstd at ~42 dB and is decoded everywhere. ``ultrafast`` at crf 23 rathe
 encode CPU, which is what a recording at 30 Hz next to a control loop is short of (two cameras
 cost ~7 ms of CPU a step instead of ~17).
 
-Random access: reading rows ``[a, b)`` decodes every chunk they touch, so a 16-step window costs
-~31 decoded frames on average instead of 16 (H.264 decodes at ~2 ms a frame, lossless zstd costs
-~3 ms a frame to read, so windows stay about as fast: bench/store.py `lossy_windows_vs_lossless`).
-Smaller groups cost size, larger ones decode time (same frames, veryfast crf 20; CPU per decoded
-frame):
+Random access: `PlayStore.read` decodes the chunks a read touches straight from their shards
+(video_shards.py), in parallel, each only up to the last row asked for, and converts to RGB only
+the rows asked for: a random 16-step window decodes ~24 frames on average (a chunk up to its end,
+then the next up to the window's end) and converts 16. Each pool thread keeps one decoder and one
+colour converter (`_ThreadState`): per 480x640 frame ~0.4 ms to decode, ~0.2 ms to convert,
+where a decoder made per chunk, and PyAV's default converter, made per frame with a pool of
+swscale threads of its own, cost more than both.
+Random windows of both cameras then read about as fast as lossless zstd (~3 ms a frame):
+bench/store.py `lossy_windows_vs_lossless` ~1.0 (0.36 when every chunk went through zarr whole
+with new decoders). Smaller groups cost size, larger ones decode time (same frames, veryfast
+crf 20; CPU per decoded frame, measured before the reuse above):
 
     frames per chunk   MB/min   PSNR dB   decode     frames decoded per random 16-step window
     8                  10.4     41.8      1.8 ms     ~23
@@ -56,6 +62,8 @@ playworld registers it through the ``numcodecs.codecs`` and ``zarr.codecs`` entr
 from __future__ import annotations
 
 import fractions
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import numcodecs
@@ -120,9 +128,13 @@ class H264(Codec):
             "preset": self.preset,
             "x264-params": f"keyint={max(t, 1)}:min-keyint={max(t, 1)}:scenecut=0",
         }
+        reformatter = _STATE.reformatter
         packets: list[bytes] = []
         for i in range(t):
             vf = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
+            # Converted here rather than by the encoder: its converter is new per chunk and
+            # starts a pool of swscale threads each time (same pixels, see _ThreadState).
+            vf = reformatter.reformat(vf, format="yuv420p", threads=1)
             vf.pts = i
             packets += [bytes(p) for p in cc.encode(vf)]
         packets += [bytes(p) for p in cc.encode(None)]
@@ -130,16 +142,8 @@ class H264(Codec):
 
     def decode(self, buf: Any, out: Any = None) -> np.ndarray:
         data = bytes(buf) if not isinstance(buf, bytes) else buf
-        av = _av()
-        cc = av.CodecContext.create("h264", "r")
-        cc.thread_count = 1
-        frames = []
-        try:
-            for packet in [*cc.parse(data), *cc.parse(None)]:
-                frames += [f.to_ndarray(format="rgb24") for f in cc.decode(packet)]
-            frames += [f.to_ndarray(format="rgb24") for f in cc.decode(None)]
-        except av.error.FFmpegError as e:
-            raise ValueError(f"corrupt h264 chunk: {e}") from None
+        frames: list[np.ndarray] = []
+        _decode(data, 0, None, lambda _, frame: frames.append(frame))
         if not frames:
             raise ValueError(f"h264 chunk of {len(data)} bytes decodes to no frame")
         result = np.stack(frames)
@@ -148,6 +152,87 @@ class H264(Codec):
             out.reshape(-1)[:] = result.reshape(-1)  # raises if the sizes differ
             return out
         return result
+
+
+class _ThreadState(threading.local):
+    """Per thread: one H.264 decoder, reused from chunk to chunk, and one colour converter.
+
+    Creating them per chunk cost more than decoding: PyAV gives every decoded frame a new
+    swscale context whose default (``threads=0``) starts a pool of threads per frame, ~1 ms each
+    on 2 cores, next to ~0.4 ms to decode a 480x640 frame. Chunks are decoded in parallel, one
+    per pool thread (zarr's or shards.py's), so each converter and decoder runs on one thread.
+    """
+
+    def __init__(self) -> None:
+        self._decoder: Any = None
+        self._reformatter: Any = None
+
+    @property
+    def reformatter(self) -> Any:
+        if self._reformatter is None:
+            from av.video.reformatter import VideoReformatter
+
+            self._reformatter = VideoReformatter()
+        return self._reformatter
+
+    def decoder(self) -> Any:
+        if self._decoder is None:
+            self._decoder = _av().CodecContext.create("h264", "r")
+            self._decoder.thread_count = 1
+        return self._decoder
+
+    def drop_decoder(self) -> None:
+        self._decoder = None
+
+    def flush(self) -> None:
+        """Ready the decoder for the next chunk (an IDR frame, decoded as by a new decoder)."""
+        if self._decoder is not None:
+            self._decoder.flush_buffers()
+
+
+_STATE = _ThreadState()
+
+
+def _decode(
+    data: bytes, first: int, stop: int | None, emit: Callable[[int, np.ndarray], object]
+) -> int:
+    """Decode one chunk, calling ``emit(i - first, frame)`` for frames ``first <= i < stop`` as
+    ``(H, W, 3)`` uint8 arrays (over the converted frames' buffers); returns how many it emitted.
+
+    Decoding stops after frame ``stop - 1``; frames before ``first`` are decoded (H.264 needs
+    them) but not converted. ``stop=None``: all frames. A plain function, not a generator: the
+    thread's decoder is flushed before it returns or raises, never later by a collector."""
+    av = _av()
+    state = _STATE
+    cc = state.decoder()
+    i = 0
+    try:
+        # Each chunk starts with an IDR frame (and its SPS/PPS), so a flushed decoder decodes it
+        # as a new one would; parsing the whole chunk up front is cheap (~0.3 ms for 16 frames).
+        for packet in [*cc.parse(data), *cc.parse(None), None]:
+            for frame in cc.decode(packet):
+                if i >= first:
+                    rgb = state.reformatter.reformat(frame, format="rgb24", threads=1)
+                    emit(i - first, rgb.to_ndarray())
+                i += 1
+                if stop is not None and i >= stop:
+                    return i - first
+    except av.error.FFmpegError as e:
+        state.drop_decoder()  # its state after an error is not worth trusting
+        raise ValueError(f"corrupt h264 chunk: {e}") from None
+    finally:
+        state.flush()
+    return max(i - first, 0)
+
+
+def decode_into(data: bytes, out: np.ndarray, first: int = 0) -> None:
+    """Decode frames ``[first, first + len(out))`` of one chunk (``H264.encode``'s bytes) into
+    ``out`` (``(n, H, W, 3)`` uint8), decoding no frame past the last one asked for.
+
+    Raises ValueError for a chunk that does not decode or holds too few frames."""
+    n = _decode(data, first, first + len(out), out.__setitem__)
+    if n < len(out):
+        raise ValueError(f"h264 chunk holds {first + n} frames, frame {first + len(out) - 1} asked")
 
 
 numcodecs.register_codec(H264)
