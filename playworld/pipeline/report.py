@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,11 @@ def build_report(run_dir: str | Path, title: str | None = None) -> Path:
     tmp.write_text(page)
     tmp.replace(out)
     return out
+
+
+def links(page: str) -> list[str]:
+    """Every relative file the page shows or links (`src='...'`, `href='...'`)."""
+    return re.findall(r"(?:src|href)='([^']+)'", page)
 
 
 def _rel(run: Path, path: Path) -> str:
