@@ -51,8 +51,9 @@ class DemoConfig:
     players; `camera_steps`: steps of the paced camera episode (`camera_size` (H, W));
     `world_minutes` / `world_steps`: the world model's training budget (whichever ends first);
     `policy_minutes` / `policy_steps`: GCBC's; `tether_per_task`: demos per task in the
-    library; `eval_tasks` x `eval_episodes`: the evaluation; `eval_videos`: videos per task of
-    the best policy's evaluation; `deploy_episodes` of at most `deploy_seconds` each.
+    library; `eval_tasks` x `eval_episodes`: the evaluation, plus `eval_chains` CALVIN chains of
+    5 tasks per policy (0: none); `eval_videos`: videos per task of each learned policy;
+    `deploy_episodes` of at most `deploy_seconds` each.
     """
 
     play_steps: int = 6000
@@ -68,6 +69,7 @@ class DemoConfig:
     eval_episodes: int = 10
     eval_workers: int = 2
     eval_videos: int = 1
+    eval_chains: int = 5
     deploy_episodes: int = 2
     deploy_seconds: float = 15.0
     seed: int = 0
@@ -80,6 +82,8 @@ class DemoConfig:
         bad = {k: v for k, v in counts.items() if v < 1}
         if bad:
             raise ConfigError(f"expected demo counts >= 1, found {bad}")
+        if self.eval_chains < 0 or self.eval_videos < 0 or self.tether_per_task < 1:
+            raise ConfigError("expected eval_chains, eval_videos >= 0 and tether_per_task >= 1")
         if not self.eval_tasks:
             raise ConfigError("expected at least one evaluation task, found none")
 
@@ -99,6 +103,7 @@ class DemoConfig:
             eval_tasks=("turn_on_light", "open_drawer"),
             eval_episodes=2,
             eval_workers=1,
+            eval_chains=1,
             deploy_episodes=1,
             deploy_seconds=6.0,
             progress=False,

@@ -223,6 +223,7 @@ def stage_eval(ctx: Any) -> dict[str, Any]:
             workers=c.eval_workers,
             out=out,
             seed=c.seed,
+            chains=c.eval_chains,
             videos=0 if name == "scripted" else c.eval_videos,
             goals=goals,
         )
@@ -235,6 +236,7 @@ def stage_eval(ctx: Any) -> dict[str, Any]:
             "ci95": o["ci95"],
             "episodes": o["episodes"],
             "tasks": {t: r["success_rate"] for t, r in report["tasks"].items()},
+            "chain_avg_len": (report.get("chains") or {}).get("avg_len"),
         }
     ctx.say(
         "      overall success: "
@@ -290,6 +292,7 @@ def serve_twin(seed: int) -> tuple[subprocess.Popen, int]:
 
 def stage_deploy(ctx: Any) -> dict[str, Any]:
     """deploy the best learned policy over the ROS bridge to `twin serve`, twin-follow mode"""
+    from playworld.datasets import PlayStore
     from playworld.policies.deploy_command import run_deploy
 
     c = ctx.config
@@ -324,6 +327,9 @@ def stage_deploy(ctx: Any) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+    with PlayStore.open(ctx.path("deploy", "deploy.zarr")) as store:
+        if len(store) and any(f.is_image for f in store.features.values()):
+            write_camera_video(store, 0, ctx.path("deploy", "episode_0.mp4"))
     keys = ("success_rate", "latency_ms_p50", "latency_ms_p99", "divergence_rad_p99")
     figures = {k: report.get(k) for k in keys}
     ctx.say("      " + ", ".join(f"{k} {_fmt(v)}" for k, v in figures.items()))
