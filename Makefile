@@ -10,7 +10,7 @@ EXTRAS := train,jpeg,sim,dev,ros,hardware,view,interop,tether
 DEB_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglx-mesa0 libosmesa6 libusb-1.0-0
 # ROS 1's generated message classes: the reference for the bridge's message definitions.
 DEB_PACKAGES += python3-std-msgs python3-sensor-msgs python3-geometry-msgs python3-trajectory-msgs
-# Only `make test-slow` needs these: headless chromium opens `playworld view --web`.
+# Only `make test-slow` needs these: headless chromium opens `playworld view --web` and the demo report.
 DEB_PACKAGES_SLOW := chromium
 PYTEST_ARGS ?=
 

@@ -44,7 +44,7 @@ EVAL_TASKS = ("turn_on_light", "open_drawer", "slide_door_left", "lift_red_block
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Budgets of the demo. The defaults take ~6-7 minutes on 2 shared cores; `quick()` a
+    """Budgets of the demo. The defaults take ~6 minutes on 2 shared cores; `quick()` a
     fraction of a minute (tests).
 
     `play_steps`: state-only steps of autonomous play (10 Hz twin time) over `play_workers`
@@ -58,12 +58,12 @@ class DemoConfig:
 
     play_steps: int = 6000
     play_workers: int = 2
-    camera_steps: int = 200
+    camera_steps: int = 120
     camera_size: tuple[int, int] = (96, 128)
-    world_minutes: float = 1.25
+    world_minutes: float = 1.5
     world_steps: int = 4000
-    policy_minutes: float = 1.5
-    policy_steps: int = 20000
+    policy_minutes: float = 2.5
+    policy_steps: int = 50000
     tether_per_task: int = 5
     eval_tasks: tuple[str, ...] = EVAL_TASKS
     eval_episodes: int = 10
