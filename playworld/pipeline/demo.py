@@ -86,6 +86,9 @@ class DemoConfig:
             raise ConfigError("expected eval_chains, eval_videos >= 0 and tether_per_task >= 1")
         if not self.eval_tasks:
             raise ConfigError("expected at least one evaluation task, found none")
+        from playworld.sim.tasks import resolve_tasks
+
+        resolve_tasks(list(self.eval_tasks))  # an unknown name fails here, not minutes later
 
     @classmethod
     def quick(cls, **changes: Any) -> DemoConfig:

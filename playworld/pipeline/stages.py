@@ -38,15 +38,17 @@ def stage_play(ctx: Any) -> dict[str, Any]:
     from playworld.datasets import PlayStore
     from playworld.datasets.maintenance import info
     from playworld.datasets.summary import print_info
+    from playworld.hardware.profiles import load_profile
 
     c = ctx.config
     say = ctx.say
     played = autoplay_parallel(
         ctx.path("play.zarr"), AutoplayConfig(seed=c.seed, cameras=()), c.play_steps, c.play_workers
     )
+    hz = load_profile(AutoplayConfig().profile).fps  # the profile owns the rate
     say(
         f"      state-only play: {played['episodes']} episodes, {played['steps']} steps "
-        f"({played['steps'] / 600:.1f} min of twin time) in {played['elapsed_s']:.0f} s "
+        f"({played['steps'] / hz / 60:.1f} min of twin time) in {played['elapsed_s']:.0f} s "
         f"over {c.play_workers} player(s), as fast as the CPU allows"
     )
     cam = AutoplayConfig(
@@ -276,16 +278,18 @@ def serve_twin(seed: int) -> tuple[subprocess.Popen, int]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    first: list[str] = []
+    first: list[str] = []  # its first line, read in a thread to bound the wait
     reader = threading.Thread(target=lambda: first.append(proc.stdout.readline()), daemon=True)
     reader.start()
     reader.join(SERVE_TIMEOUT_S)
-    match = re.search(r"serving the twin at ws://[^:]+:(\d+)", first[0] if first else "")
+    line = first[0] if first else ""
+    match = re.search(r"serving the twin at ws://[^:]+:(\d+)", line)
     if match is None:
         proc.kill()
-        rest = proc.stdout.read() if reader.is_alive() is False else ""
-        line = " ".join(((first[0] if first else "") + rest).split())[-300:]
-        raise StageFailed(f"`playworld twin serve` did not start: {line or 'no output'}")
+        if first:  # it answered with something else (an error): show all of it
+            line += proc.stdout.read()
+        said = " ".join(line.split())[-300:] or f"no output in {SERVE_TIMEOUT_S:.0f} s"
+        raise StageFailed(f"`playworld twin serve` did not start: {said}")
     threading.Thread(target=proc.stdout.read, daemon=True).start()  # never block its logging
     return proc, int(match.group(1))
 

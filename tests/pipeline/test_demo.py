@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from playworld.errors import ConfigError
+from playworld.errors import ConfigError, PlayworldError
 from playworld.pipeline.demo import DemoConfig, run
 from playworld.pipeline.report import links
 from playworld.video import is_h264
@@ -122,6 +122,8 @@ def test_config_and_a_failing_stage_in_one_line(tmp_path):
         DemoConfig(play_steps=0)
     with pytest.raises(ConfigError, match="evaluation task"):
         DemoConfig(eval_tasks=())
+    with pytest.raises(PlayworldError, match="open_drawr"):
+        DemoConfig(eval_tasks=("open_drawr",))
     blocked = tmp_path / "a_file"
     blocked.write_text("not a folder")  # the run folder cannot be made: the demo stops at once
     proc = subprocess.run(
