@@ -39,6 +39,9 @@ from typing import Any
 
 from playworld.errors import ConfigError
 
+OUTPUTS = ("play.zarr", "camera", "world_model", "policies", "eval", "deploy")
+FILES = ("demo.json", "demo_error.log", "report.html")
+OLD_DEMO_FILES = ("episode_0.mp4", "summary.png", "summary.json")  # the demo before the pipeline
 EVAL_TASKS = ("turn_on_light", "open_drawer", "slide_door_left", "lift_red_block", "close_drawer")
 
 
@@ -135,9 +138,11 @@ def run(out: str | Path, config: DemoConfig, say: Any = print) -> dict[str, Any]
     from playworld.pipeline.stages import STAGES
 
     out = Path(out)
-    for old in ("play.zarr", "camera", "world_model", "policies", "eval", "deploy"):
+    for old in (*OUTPUTS, "report_assets"):  # only what a demo writes: `out` may hold more
         shutil.rmtree(out / old, ignore_errors=True)
-    shutil.rmtree(out / "report_assets", ignore_errors=True)
+    for old in (*FILES, *OLD_DEMO_FILES):
+        if (out / old).is_file():
+            (out / old).unlink()
     out.mkdir(parents=True, exist_ok=True)
     ctx = Context(out, config, say=say)
     timings: dict[str, float] = {}

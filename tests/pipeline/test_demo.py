@@ -32,6 +32,8 @@ STAGES = ("play", "world", "policies", "eval", "deploy", "report")
 def demo_run(tmp_path_factory):
     pytest.importorskip("roslibpy", reason="the deploy stage needs roslibpy (the ros extra)")
     out = tmp_path_factory.mktemp("demo")
+    (out / "summary.png").write_bytes(b"left by the demo before the pipeline")
+    (out / "notes.txt").write_text("a file of the user's: kept")
     lines: list[str] = []
     summary = run(out, DemoConfig.quick(), say=lines.append)
     return out, summary, lines
@@ -44,6 +46,7 @@ def test_every_stage_runs_and_writes_what_the_report_reads(demo_run):
     assert [h.split()[1].rstrip(":") for h in heads] == list(STAGES)
     assert set(STAGES) < set(summary["timings_s"]) and summary["timings_s"]["total"] > 0
     assert json.loads((out / "demo.json").read_text())["timings_s"] == summary["timings_s"]
+    assert not (out / "summary.png").exists() and (out / "notes.txt").is_file()
     play = summary["play"]
     assert play["steps"] >= 1200 and play["replay_max_state_error"] == 0.0
     assert 0.9 < play["camera_rate_ratio"] < 1.1  # the camera episode is paced at 10 Hz
