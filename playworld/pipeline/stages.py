@@ -127,6 +127,7 @@ def stage_world(ctx: Any) -> dict[str, Any]:
             "warmup_steps": 50,
             "ema_decay": 0.995,  # a short run: the EMA should follow within ~200 steps
             "threads": 1,  # one thread beats two spinning ones on a shared machine
+            "keep_checkpoints": 1,  # ~40 MB each (weights, EMA, optimiser)
             "seed": c.seed,
             "progress": c.progress,
         },
