@@ -10,8 +10,9 @@ EXTRAS := train,jpeg,sim,dev,ros,hardware,view,interop,tether
 DEB_PACKAGES := libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglx-mesa0 libosmesa6 libusb-1.0-0
 # ROS 1's generated message classes: the reference for the bridge's message definitions.
 DEB_PACKAGES += python3-std-msgs python3-sensor-msgs python3-geometry-msgs python3-trajectory-msgs
-# Only `make test-slow` needs these: headless chromium opens `playworld view --web`; FFmpeg's
-# shared libraries for torchcodec, lerobot's video decoder (tests/datasets/test_lerobot_load.py).
+# Only `make test-slow` needs these: headless chromium opens `playworld view --web` and the demo
+# report; FFmpeg's shared libraries for torchcodec, lerobot's video decoder
+# (tests/datasets/test_lerobot_load.py).
 DEB_PACKAGES_SLOW := chromium
 DEB_PACKAGES_SLOW += libavcodec59 libavformat59 libavdevice59 libavfilter8 libswscale6 libswresample4
 PYTEST_ARGS ?=
@@ -61,10 +62,11 @@ format: setup
 	$(VENV)/bin/ruff format playworld tests bench scripts
 	$(VENV)/bin/ruff check --fix playworld tests bench scripts
 
-# The main job: a few minutes of autonomous play in the twin with both cameras, store info, an
-# exact replay check, a video and a summary plot under out/demo.
+# The main job, the whole pipeline on the built-in twin (~6-7 minutes on 2 cores): autonomous
+# play, a state world model, GCBC + a Tether library, evaluation, a twin-follow deployment over
+# the ROS bridge, and out/demo/report.html (playworld/pipeline/demo.py).
 demo: setup
-	$(PY) -m playworld.collection.demo --out out/demo
+	$(PY) -m playworld.pipeline.demo --out out/demo
 
 bench: setup
 	$(PY) bench/store.py --quick

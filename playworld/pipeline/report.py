@@ -3,7 +3,9 @@
 The page is built from what the folder holds, whoever wrote it, so it works for `make demo`'s
 folder and for any run a user puts together:
 
-    *.zarr/          play stores: episodes, steps, sources, loop rate and jitter per episode
+    demo.json        a pipeline run (`python -m playworld.pipeline.demo`): wall time per stage
+    *.zarr/          play stores: episodes, steps, sources, loop rate and jitter per episode,
+                     task segments played and succeeded (autoplay's labels)
     **/score.json    world-model scores (`playworld score`): error against the horizon
     **/eval.json     policy evaluations (`playworld eval`): per-task success with Wilson
                      intervals, CALVIN-style chains
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +36,8 @@ body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100p
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
 table { border-collapse: collapse; margin: .6em 0; } td, th { padding: .25em .7em; border: 1px solid #ddd; }
 th { background: #f4f4f4; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-img { max-width: 100%; border: 1px solid #eee; } video { max-width: 48%; margin: .3em; }
+img { max-width: 100%; border: 1px solid #eee; } video { max-width: 100%; }
+figure.video { display: inline-block; max-width: 48%; margin: .3em; vertical-align: top; }
 .muted { color: #777; } figure { margin: .8em 0; } figcaption { color: #555; font-size: .9em; }
 """
 
@@ -45,7 +49,8 @@ def build_report(run_dir: str | Path, title: str | None = None) -> Path:
         raise ConfigError(f"expected a run folder to report on, found no folder at {run}")
     assets = run / ASSETS
     sections = [
-        _stores_section(run),
+        _run_section(run),
+        _stores_section(run, assets),
         _world_model_section(run),
         _eval_section(run, assets),
         _deploy_section(run, assets),
@@ -66,6 +71,11 @@ def build_report(run_dir: str | Path, title: str | None = None) -> Path:
     tmp.write_text(page)
     tmp.replace(out)
     return out
+
+
+def links(page: str) -> list[str]:
+    """Every relative file the page shows or links (`src='...'`, `href='...'`)."""
+    return re.findall(r"(?:src|href)='([^']+)'", page)
 
 
 def _rel(run: Path, path: Path) -> str:
@@ -101,17 +111,29 @@ def _figure(run: Path, png: Path, caption: str = "") -> str:
     return f"<figure><img src='{_rel(run, png)}' alt='{html.escape(png.name)}'>{cap}</figure>"
 
 
-def _stores_section(run: Path) -> str:
+def _run_section(run: Path) -> str:
+    """Wall time per stage of a pipeline run (`demo.json`, written by `playworld.pipeline.demo`)."""
+    path = run / "demo.json"
+    if not path.is_file():
+        return ""
+    timings = json.loads(path.read_text()).get("timings_s") or {}
+    rows = [[stage, float(s)] for stage, s in timings.items()]
+    return "<h2>Pipeline run</h2><p>Wall time per stage (s):</p>" + _table(["stage", "s"], rows)
+
+
+def _stores_section(run: Path, assets: Path) -> str:
     from playworld.datasets import PlayStore
 
     stores = [p for p in _files(run, "*.zarr") if p.is_dir() and (p / "zarr.json").is_file()]
     if not stores:
         return ""
     rows, loop_rows = [], []
+    played: dict[Path, list[dict[str, Any]]] = {}
     for path in stores:
         store = PlayStore.open(path)
         try:
             metas = [store.episode(i).metadata for i in range(len(store))]
+            played[path] = metas
             sources: dict[str, int] = {}
             for m in metas:
                 sources[m.get("source", "?")] = sources.get(m.get("source", "?"), 0) + 1
@@ -133,6 +155,7 @@ def _stores_section(run: Path) -> str:
                         [
                             _rel(run, path),
                             i,
+                            "yes" if loop.get("realtime", True) else "no (as fast as possible)",
                             loop.get("ticks", 0),
                             loop.get("rate_ratio", float("nan")),
                             loop.get("jitter_p99_ms", float("nan")),
@@ -146,10 +169,40 @@ def _stores_section(run: Path) -> str:
     )
     if loop_rows:
         out += "<p>Control loop per episode:</p>" + _table(
-            ["store", "episode", "ticks", "rate ratio", "jitter p99 (ms)", "overruns"],
+            ["store", "episode", "paced", "ticks", "rate ratio", "jitter p99 (ms)", "overruns"],
             loop_rows[:40],
         )
+    for path, metas in played.items():
+        png = _tasks_chart(metas, assets, _name(run, path))
+        if png is not None:
+            out += _figure(run, png, f"{_rel(run, path)}: task segments played and succeeded")
     return out
+
+
+def _tasks_chart(metas: list[dict[str, Any]], assets: Path, name: str) -> Path | None:
+    """Bars of attempts and successes per task over a store's labelled segments (autoplay)."""
+    tried: dict[str, int] = {}
+    won: dict[str, int] = {}
+    for m in metas:
+        for seg in m.get("segments") or []:
+            tried[seg["task"]] = tried.get(seg["task"], 0) + 1
+            won[seg["task"]] = won.get(seg["task"], 0) + bool(seg["success"])
+    if not tried:
+        return None
+    names = sorted(tried)
+    fig, ax = _pyplot().subplots(figsize=(7, 0.25 * len(names) + 1.2))
+    y = np.arange(len(names))
+    ax.barh(y, [tried[n] for n in names], color="lightgray", label="attempts")
+    ax.barh(y, [won[n] for n in names], color="tab:green", label="successes")
+    ax.set_yticks(y, names, fontsize=7)
+    ax.legend(fontsize=7)
+    return _save_figure(fig, assets / f"tasks_{name}.png")
+
+
+def _name(run: Path, path: Path) -> str:
+    """A file-name-safe label of a path inside the run folder."""
+    rel = path.relative_to(run).as_posix()
+    return "run" if rel == "." else rel.replace("/", "_").replace(".", "_")
 
 
 def _world_model_section(run: Path) -> str:
@@ -161,9 +214,29 @@ def _world_model_section(run: Path) -> str:
         data = json.loads(path.read_text())
         flat = [(k, v) for k, v in _flatten(data) if isinstance(v, int | float)]
         out += f"<h3>{_rel(run, path.parent)}</h3>" + _table(["figure", "value"], flat[:60])
-        for png in sorted(path.parent.rglob("*.png")):
+        out += _horizon_table(data)
+        # the error-vs-horizon figure first, then the others (imagined vs true ...)
+        for png in sorted(path.parent.rglob("*.png"), key=lambda p: (p.name != "score.png", p)):
             out += _figure(run, png)
     return out
+
+
+def _horizon_table(score: dict[str, Any]) -> str:
+    """Rows `metric group` x columns `h=...` for every {group: [one value per horizon]} of a
+    score (`rmse`, `crps`, ...: see `world_models/score.py`)."""
+    hs = score.get("horizons") or []
+    rows = [
+        [f"{metric} {group}", *values]
+        for metric, groups in score.items()
+        if isinstance(groups, dict)
+        for group, values in groups.items()
+        if isinstance(values, list) and len(values) == len(hs)
+    ]
+    if not hs or not rows:
+        return ""
+    return "<p>Error against the horizon (steps):</p>" + _table(
+        ["metric", *(f"h={h}" for h in hs)], rows
+    )
 
 
 def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -260,7 +333,7 @@ def _deploy_section(run: Path, assets: Path) -> str:
         out += f"<h3>{_rel(run, path.parent)}</h3>" + _table(["figure", "value"], flat[:40])
         latency = np.asarray(d.get("latency_ms") or [], float)
         if latency.size:
-            name = path.parent.relative_to(run).as_posix().replace("/", "_") or "run"
+            name = _name(run, path.parent)
             png = _histogram(latency, assets, name)
             out += _figure(run, png, "observation -> command latency")
     return out
@@ -289,7 +362,8 @@ def _videos_section(run: Path, assets: Path) -> str:
             if not shown.exists() or shown.stat().st_mtime < path.stat().st_mtime:
                 transcode_h264(path, shown)
         out += (
-            f"<video controls muted preload=metadata src='{_rel(run, shown)}' "
-            f"title='{_rel(run, path)}'></video>"
+            f"<figure class=video><video controls muted preload=metadata "
+            f"src='{_rel(run, shown)}' title='{_rel(run, path)}'></video>"
+            f"<figcaption>{_rel(run, path)}</figcaption></figure>"
         )
     return out

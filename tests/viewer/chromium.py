@@ -122,14 +122,15 @@ class Page:
         return r.get("result", {}).get("value")
 
     def open(self, url: str, ready_js: str = READY_JS, timeout: float = 90.0) -> dict[str, Any]:
-        """Navigate and poll `ready_js` (a JSON object with `canvas` and `loading`) until ready;
-        returns the last poll, with `ready` and `seconds`."""
+        """Navigate and poll `ready_js` until ready: a JSON object with `ready`, or with
+        `canvas` and `loading` (rerun's page); returns the last poll, with `ready` and
+        `seconds`."""
         t0 = time.monotonic()
         self.call("Page.navigate", url=url)
         state: dict[str, Any] = {}
         while time.monotonic() - t0 < timeout:
             state = json.loads(self.evaluate(ready_js) or "{}")
-            if state.get("canvas") and not state.get("loading"):
+            if state.get("ready") or (state.get("canvas") and not state.get("loading")):
                 state["ready"] = True
                 break
             time.sleep(0.5)
