@@ -271,9 +271,10 @@ def test_roslibjs_rosapi_as_foxglove_asks(server, request):
     assert out["topicType"] == "sensor_msgs/JointState"
     assert out["topics"]["topics"] == raw["topics"] and "/arm_controller/command" in raw["topics"]
     assert out["topicsForType"] == ["/joint_states"]
-    assert out["serviceType"] == "std_srvs/SetBool" and out["servicesForType"] == [
-        "/playworld/reset"
-    ]
+    # twin serve also offers the task referee, another std_srvs/Trigger
+    referee = ["/playworld/task_success"] if server == "twin_serve" else []
+    assert out["serviceType"] == "std_srvs/SetBool"
+    assert sorted(out["servicesForType"]) == sorted(["/playworld/reset", *referee])
     assert "/rosapi/topics_and_raw_types" in out["services"]
     assert out["details"]["header"] == {"seq": "uint32", "stamp": "time", "frame_id": "string"}
     assert out["details"]["position"] == ["float64"]
