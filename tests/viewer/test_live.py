@@ -70,7 +70,7 @@ def test_live_view_logs_every_tick_off_the_loop(sim_robot, tmp_path: Path) -> No
 def test_bad_targets() -> None:
     with pytest.raises(ConfigError, match="needs a target"):
         ViewTarget()
-    with pytest.raises(ConfigError, match="target or an open recording"):
+    with pytest.raises(ConfigError, match="LiveView needs a target"):
         LiveView()
     with pytest.raises(ConfigError, match="expected image_hz >= 0, image_width >= 0"):
         LiveView(ViewTarget(save="x.rrd"), image_hz=-1)
