@@ -1,4 +1,4 @@
-"""A running control loop in rerun, logged from a background thread so the loop never waits.
+"""A running control loop in rerun, logged by a process of its own so the loop never waits.
 
     view = LiveView(ViewTarget(web=True))         # view.url: open it in a browser
     loop = ControlLoop(robot, source, fps, cameras=cams, view=view)
@@ -7,13 +7,24 @@
 
 The loop calls `view(tick)` once per tick. That call only appends a reference to the `Tick` (the
 observation dict and arrays the loop made for this tick, not copies: the loop builds fresh ones
-every tick) to a queue and returns; it wakes no thread. The view's own thread collects the queue
-every `batch_s` (0.1 s) and logs it column-wise (one rerun call per entity per batch). A full
-queue drops the tick (counted in `dropped`): a slow viewer costs ticks in the view, never loop
-ticks.
-Camera images are logged at most `image_hz` times a second per camera, and subsampled (every
-k-th pixel, a strided copy) to at most `image_width` pixels wide: each logged frame is copied into
-rerun's buffers and kept by its server, CPU and memory that the loop's machine shares.
+every tick) to a queue and returns; it wakes no thread. A full queue (`max_queue` ticks) drops
+the tick (counted in `dropped`): a slow viewer costs ticks in the view, never loop ticks.
+
+The work is split in two, because rerun's logging is CPU-heavy for a 2-core machine that also
+runs the loop and the store's writer (measured with bench/loop.py's ticks replayed at 30 Hz:
+2-3 ms of CPU per tick in a thread of the loop's process, two thirds of it holding the GIL
+that the loop needs):
+- the view's thread in this process wakes every `batch_s` (0.25 s), turns the queued ticks into
+  columns (one (n, ...) array per feature; camera images at most `image_hz` per second, every
+  k-th row) and sends them over a socket, large arrays straight from their memory (~0.25 ms of
+  CPU per 30 Hz tick with two 480x640 cameras);
+- a child process (`playworld.viewer.live_process`) at SCHED_IDLE priority takes every k-th
+  column, calls rerun (one `send_columns` per entity and batch) and hosts rerun's threads, its
+  gRPC server for the web viewer and the .rrd writer. It gets only CPU time nothing else wants;
+  when the loop is done, `close` puts it back at normal priority to finish.
+Camera images are logged at most `image_hz` times a second per camera (10) and subsampled by an
+integer step to at most `image_width` pixels across (320); every scalar series (joints, actions,
+clocks, loop period) is logged at the full tick rate.
 
 Entities follow the store viewer (`playworld.viewer.store_log`): cameras/<key>, state/<key>,
 action/action and action/command, time/<key>, world/<key> for (K, 3) points, plus loop/period_ms
@@ -122,6 +133,7 @@ class LiveView:
         self._time: tuple[float, float] | None = None  # (last raw time, shift)
         self._prev_start: float | None = None
         self._writer_dropped = 0
+        self._closed = False
         self._proc, self._conn, self.url = _start_child(target, name, start_timeout)
         self._thread = threading.Thread(target=self._run, name="live-view", daemon=True)
         self._thread.start()
@@ -152,17 +164,17 @@ class LiveView:
     def close(self, timeout: float = 30.0) -> None:
         """Send what is queued, have the rerun process log it (at normal priority now: the loop
         is done) and finish the target (an .rrd file). A web target stays served until
-        `stop_serving` (or this process exits)."""
-        if not self._thread.is_alive() and self._conn.closed:
+        `stop_serving` (or this process exits). Afterwards `logged` counts the ticks the rerun
+        process logged and `dropped` all others."""
+        if self._closed:
             return
+        self._closed = True
         _raise_priority(self._proc.pid)
         self._stop.set()
         self._thread.join(timeout)
-        if self._thread.is_alive():  # blocked on a rerun process that does not read
-            self._fail(LiveViewError(f"the live view's process did not keep up for {timeout} s"))
-            self.stop_serving()
-            return
         try:
+            if self._thread.is_alive():  # blocked on a rerun process that does not read
+                raise LiveViewError(f"the live view's process did not keep up for {timeout} s")
             send_message(self._conn, ("close",))
             if not self._conn.poll(timeout):
                 raise LiveViewError(f"the live view's process did not finish in {timeout} s")
@@ -172,8 +184,8 @@ class LiveView:
         except (EOFError, OSError, LiveViewError) as e:
             self._fail(e if isinstance(e, LiveViewError) else _stopped(self._proc, e))
             self.stop_serving()
-            return
-        self.dropped += self.sent - self.logged
+        finally:
+            self.dropped = self.seen - self.logged
         if not self.target.web:
             self.stop_serving()
 
@@ -270,8 +282,9 @@ class LiveView:
     def _columns(self, batch: list[tuple[int, Any]]) -> list[tuple[Any, ...]]:
         """The message of a batch of (tick number, Tick): ("batch", {"numbers": (n,) int,
         "times": (n,) s, "entities": [(key, idx, rows, k)]}), rows (len(idx), *shape) of the
-        ticks `idx` that carry feature `key` (images at most `image_hz`, every k-th row: the
-        rerun process takes every k-th column), and the loop's
+        ticks `idx` that carry feature `key` (images: a list of frames, at most `image_hz`, every
+        k-th row, sent from the camera's own array where k = 1; the rerun process stacks them and
+        takes every k-th column), and the loop's
         own series `loop/period_ms` and `loop/writer_dropped_steps`; the first batch's message
         comes after the static one."""
         ticks = [tick for _, tick in batch]
@@ -289,7 +302,7 @@ class LiveView:
             if tick.step is not None and "command" in tick.step:
                 v["command"] = tick.step["command"]
             values.append(v)
-        entities: list[tuple[str, np.ndarray, np.ndarray, int]] = []
+        entities: list[tuple[str, np.ndarray, Any, int]] = []
         for key, f in self.features.items():
             idx = [i for i, v in enumerate(values) if key in v]
             if f.is_image:
@@ -301,7 +314,7 @@ class LiveView:
                 # every k-th row here (copies of whole rows: fast), every k-th column in the
                 # rerun process (a gather of 3-byte pixels: ~0.6 ms for 480x640 at k = 2)
                 k = self._steps[key]
-                rows = np.stack([np.asarray(values[i][key])[::k] for i in idx])
+                rows = [np.ascontiguousarray(np.asarray(values[i][key])[::k]) for i in idx]
             else:
                 k = 1
                 rows = np.stack([np.asarray(values[i][key], dtype=np.float64) for i in idx])

@@ -84,8 +84,8 @@ def log_batch(rr: Any, rec: Any, features: dict[str, Feature], batch: dict[str, 
     numbers, times = batch["numbers"], batch["times"]
     for key, idx, rows, step in batch["entities"]:
         f = features.get(key, SCALAR)
-        if step > 1:  # images come with every step-th row; every step-th column is taken here
-            rows = np.ascontiguousarray(rows[:, :, ::step])
+        if f.is_image:  # frames with every step-th row; every step-th column is taken here
+            rows = np.stack(rows)[:, :, ::step] if step > 1 else np.stack(rows)
         rec.send_columns(
             entity(key, f) if key in features else key,
             indexes=[
