@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from playworld.datasets import Feature
+from playworld.errors import PlayworldError
 from playworld.viewer.store_log import entity, feature_columns
 
 #: Niceness where SCHED_IDLE is refused: the loop's process wins the CPU.
@@ -113,7 +114,8 @@ def _serve(conn: Connection) -> None:
         lower_priority()  # before rerun starts its threads, which inherit it
         rec, url = open_recording(target, name)
     except Exception as e:  # a busy port, no display: the parent raises it as one line
-        send_message(conn, ("error", str(e)))
+        ours = isinstance(e, PlayworldError)
+        send_message(conn, ("error", str(e) if ours else f"{type(e).__name__}: {e}"))
         return
     send_message(conn, ("ready", url))
     cpu0 = time.process_time()  # the view's work, not the child's imports and start
