@@ -16,7 +16,7 @@ runs the loop and the store's writer (measured with bench/loop.py's ticks replay
 that the loop needs):
 - the view's thread in this process wakes every `batch_s` (0.25 s), turns the queued ticks into
   columns (one (n, ...) array per feature; camera images at most `image_hz` per second, every
-  k-th row) and sends them over a socket, large arrays straight from their memory (~0.25 ms of
+  k-th row) and sends them over a socket, large arrays straight from their memory (0.25-0.5 ms of
   CPU per 30 Hz tick with two 480x640 cameras);
 - a child process (`playworld.viewer.live_process`) at SCHED_IDLE priority takes every k-th
   column, calls rerun (one `send_columns` per entity and batch) and hosts rerun's threads, its

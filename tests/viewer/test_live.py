@@ -135,3 +135,22 @@ def test_eval_view_save(tmp_path: Path, capsys) -> None:
         main([*args, "--workers", "2", "--view", "--out", str(tmp_path / "ev2")])
     assert e.value.code == 2
     assert "--workers 1" in capsys.readouterr().err
+
+
+def test_web_live_view_serves_until_stopped() -> None:
+    """A web LiveView: close() logs everything, the page stays served until stop_serving()."""
+    import urllib.request
+
+    from playworld.collection.loop import Tick
+
+    view = LiveView(ViewTarget(web=True, grpc_port=0, web_port=0))
+    assert view.url is not None and view.url.startswith("http://127.0.0.1:")
+    for i in range(20):
+        obs = {"t": np.array([i / 30]), "joint_pos": np.full(7, i, np.float32)}
+        view(Tick(i, i / 30, obs, np.zeros(8, np.float32), None, True))
+    view.close()
+    assert view.error is None and view.logged == 20 and view.dropped == 0
+    with urllib.request.urlopen(view.url, timeout=10) as page:
+        assert page.status == 200 and b"<html" in page.read().lower()
+    view.stop_serving()
+    assert not os.path.exists(f"/proc/{view.pid}")
