@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -42,11 +43,15 @@ def test_live_view_logs_every_tick_off_the_loop(sim_robot, tmp_path: Path) -> No
     try:
         loop = ControlLoop(sim_robot, hold, 30.0, cameras={"front": cam}, view=view)
         m = loop.run(duration=1.5).summary()
+        # rerun's work runs in a child process at idle priority, not in the loop's process
+        assert view.pid != os.getpid()
+        assert os.sched_getscheduler(view.pid) == os.SCHED_IDLE
     finally:
         cam.disconnect()
         view.close()
     assert view.error is None
     assert not any(t.name == "live-view" for t in threading.enumerate())
+    assert not os.path.exists(f"/proc/{view.pid}")  # the process has finished (and is reaped)
     ticks = m["ticks"]
     assert view.seen == ticks and view.logged + view.dropped == ticks
     assert view.dropped == 0
@@ -70,10 +75,21 @@ def test_live_view_logs_every_tick_off_the_loop(sim_robot, tmp_path: Path) -> No
 def test_bad_targets() -> None:
     with pytest.raises(ConfigError, match="needs a target"):
         ViewTarget()
-    with pytest.raises(ConfigError, match="target or an open recording"):
+    with pytest.raises(ConfigError, match="LiveView needs a target"):
         LiveView()
     with pytest.raises(ConfigError, match="expected image_hz >= 0, image_width >= 0"):
         LiveView(ViewTarget(save="x.rrd"), image_hz=-1)
+
+
+def test_busy_port_is_one_line_from_the_rerun_process() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"port {port} for the viewer's data .* is in use"):
+            LiveView(ViewTarget(web=True, grpc_port=port, web_port=0))
 
 
 def test_autoplay_view_save(tmp_path: Path, capsys) -> None:
@@ -119,3 +135,22 @@ def test_eval_view_save(tmp_path: Path, capsys) -> None:
         main([*args, "--workers", "2", "--view", "--out", str(tmp_path / "ev2")])
     assert e.value.code == 2
     assert "--workers 1" in capsys.readouterr().err
+
+
+def test_web_live_view_serves_until_stopped() -> None:
+    """A web LiveView: close() logs everything, the page stays served until stop_serving()."""
+    import urllib.request
+
+    from playworld.collection.loop import Tick
+
+    view = LiveView(ViewTarget(web=True, grpc_port=0, web_port=0))
+    assert view.url is not None and view.url.startswith("http://127.0.0.1:")
+    for i in range(20):
+        obs = {"t": np.array([i / 30]), "joint_pos": np.full(7, i, np.float32)}
+        view(Tick(i, i / 30, obs, np.zeros(8, np.float32), None, True))
+    view.close()
+    assert view.error is None and view.logged == 20 and view.dropped == 0
+    with urllib.request.urlopen(view.url, timeout=10) as page:
+        assert page.status == 200 and b"<html" in page.read().lower()
+    view.stop_serving()
+    assert not os.path.exists(f"/proc/{view.pid}")
