@@ -22,7 +22,6 @@ recording process closes its end, or dies (kill -9 included). Local stores only.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import mmap
 import os
@@ -38,9 +37,8 @@ import numpy as np
 
 from playworld.datasets.shards import default_threads
 from playworld.errors import StoreError
+from playworld.priority import lower_priority
 
-#: Niceness of the child where SCHED_IDLE is refused: the recording process's loop wins the CPU.
-CHILD_NICE = 10
 _CHILD = "import sys; from playworld.datasets.frame_compressor import _main; _main(sys.argv[1])"
 
 
@@ -193,20 +191,9 @@ def _serve_key(root: str, path: str, conn: Connection) -> None:
             conn.send(("error", f"{path}: {type(e).__name__}: {e}"))
 
 
-def _lower_priority() -> None:
-    """SCHED_IDLE for this process's threads (those started later inherit it): they run only
-    on CPU time nothing else wants. Safe here, unlike in the recording process, because the
-    child shares no GIL with the loop; a lower nice value where SCHED_IDLE is refused."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        with contextlib.suppress(OSError):
-            os.nice(CHILD_NICE)
-
-
 def _main(spec_json: str) -> None:
     spec = json.loads(spec_json)
-    _lower_priority()
+    lower_priority()
     import zarr
 
     zarr.config.set({"threading.max_workers": spec["threads"]})  # the recorder's choice

@@ -26,7 +26,6 @@ at any time ends the child, so it never outlives its loop's process.
 from __future__ import annotations
 
 import contextlib
-import os
 import pickle
 import time
 from multiprocessing.connection import Connection
@@ -36,10 +35,9 @@ import numpy as np
 
 from playworld.datasets import Feature
 from playworld.errors import PlayworldError
+from playworld.priority import lower_priority
 from playworld.viewer.store_log import entity, feature_columns
 
-#: Niceness where SCHED_IDLE is refused: the loop's process wins the CPU.
-CHILD_NICE = 10
 SCALAR = Feature((1,), "float64")
 OUT_OF_BAND_BYTES = 1 << 16
 CHILD = "import sys; from playworld.viewer.live_process import main; main(int(sys.argv[1]))"
@@ -68,15 +66,6 @@ def recv_message(conn: Connection) -> Any:
     n = int.from_bytes(head[:4], "little")
     buffers = [conn.recv_bytes() for _ in range(n)]
     return pickle.loads(head[4:], buffers=buffers)
-
-
-def lower_priority() -> None:
-    """SCHED_IDLE for this process and the threads it starts later (rerun's), else nice 10."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        with contextlib.suppress(OSError):
-            os.nice(CHILD_NICE)
 
 
 def log_batch(rr: Any, rec: Any, features: dict[str, Feature], batch: dict[str, Any]) -> None:
