@@ -6,7 +6,8 @@ A `Demo` is one successful execution of one task: the end-effector poses of ever
 names `playworld.sim.scene.KEYPOINTS`). `segment` cuts it at the gripper's close/open events
 and names, for each segment, the object it interacts with (the anchor: the object whose
 keypoints lie nearest the gripper where the segment's event happens; for the last segment,
-where the gripper comes closest to an object) and the row where that happens (the keyframe,
+where the gripper comes closest to an object; only the objects the task acts on are candidates,
+`task_objects`) and the row where that happens (the keyframe,
 where the anchor's transform holds exactly when the demo is warped).
 
 Demos come from stores (`demos_from_store`): autoplay episodes (each successful labelled
@@ -137,9 +138,39 @@ def gripper_events(gripper: np.ndarray) -> list[int]:
     return [int(i) for i in np.flatnonzero(g[1:] != g[:-1]) + 1]
 
 
-def _nearest_object(point: np.ndarray, keypoints: np.ndarray) -> tuple[str, float]:
+def task_objects(task: str | None) -> tuple[str, ...] | None:
+    """The objects (`scene_objects` names) `task` acts on: its segments' anchor candidates.
+    None: any object (no task given).
+
+    Without it, a short segment (autoplay's turn_on_light after a block task: 3-7 steps that
+    start next to a block) anchored on whatever object was nearest, and its warp followed that
+    object instead of the button.
+    """
+    from playworld.sim.scene import BLOCKS
+
+    if task is None:
+        return None
+    blocks = tuple(f"block_{c}" for c in BLOCKS)
+    named = tuple(f"block_{c}" for c in BLOCKS if f"_{c}_block" in task)
+    if named:
+        return named
+    if task == "place_block_in_drawer":
+        return (*blocks, "drawer")
+    if "block" in task:
+        return blocks
+    for part, obj in (("drawer", "drawer"), ("door", "door"), ("light", "button")):
+        if part in task:
+            return (obj,)
+    return None
+
+
+def _nearest_object(
+    point: np.ndarray, keypoints: np.ndarray, objects: tuple[str, ...] | None = None
+) -> tuple[str, float]:
     best, dist = "", np.inf
     for name, spec in scene_objects().items():
+        if objects is not None and name not in objects:
+            continue
         d = float(np.linalg.norm(keypoints[keypoint_index(spec.names)] - point, axis=1).min())
         if d < dist:
             best, dist = name, d
@@ -147,21 +178,25 @@ def _nearest_object(point: np.ndarray, keypoints: np.ndarray) -> tuple[str, floa
 
 
 def segment(
-    pos: np.ndarray, gripper: np.ndarray, keypoints: np.ndarray
+    pos: np.ndarray,
+    gripper: np.ndarray,
+    keypoints: np.ndarray,
+    objects: tuple[str, ...] | None = None,
 ) -> tuple[list[int], list[str], list[int]]:
     """(keyframes, anchors, events) of a demo; see the module docstring.
 
-    pos (T, 3) m, gripper (T,) commands, keypoints (K, 3) of the scene at the start.
+    pos (T, 3) m, gripper (T,) commands, keypoints (K, 3) of the scene at the start; `objects`:
+    the anchor candidates (`task_objects`; None: every object).
     """
     pos, keypoints = np.asarray(pos, float), np.asarray(keypoints, float)
     events = gripper_events(gripper)
     keyframes, anchors = [], []
     for e in events:
         keyframes.append(e)
-        anchors.append(_nearest_object(pos[e], keypoints)[0])
+        anchors.append(_nearest_object(pos[e], keypoints, objects)[0])
     start = events[-1] if events else 0
     best = min(
-        ((i, *_nearest_object(pos[i], keypoints)) for i in range(start, len(pos))),
+        ((i, *_nearest_object(pos[i], keypoints, objects)) for i in range(start, len(pos))),
         key=lambda r: r[2],
     )
     if not keyframes or best[0] > keyframes[-1]:
@@ -198,7 +233,7 @@ def make_demo(
             f"expected the scene's keypoints ({len(KEYPOINTS)}, 3) for demo {demo_id}, found "
             f"{keypoints.shape} (record with a robot that observes `keypoints`)"
         )
-    keyframes, anchors, events = segment(pos, gripper, keypoints)
+    keyframes, anchors, events = segment(pos, gripper, keypoints, task_objects(task))
     info = DemoInfo(demo_id, task, t, tuple(keyframes), tuple(anchors), tuple(events), source)
     return Demo(info, pos, quat, gripper, keypoints)
 

@@ -15,8 +15,10 @@ from playworld.policies import Policy, make_policy
 from playworld.policies.base import WEIGHTS_FILE
 from playworld.policies.tether.library import (
     keypoint_index,
+    make_demo,
     record_demo,
     scene_objects,
+    task_objects,
 )
 from playworld.policies.tether.policy import TetherPolicy, warp_demo
 from playworld.policies.tether.warp import Rigid, quat_angle
@@ -45,6 +47,20 @@ def test_a_demo_is_cut_at_its_gripper_event_and_anchored_to_its_block(lift_demo)
     assert info.keyframes[0] == event and set(info.anchors) == {"block_red"}
     block = lift_demo.keypoints[keypoint_index(("block_red",))][0]
     assert np.linalg.norm(lift_demo.pos[event, :2] - block[:2]) < 0.01
+
+
+def test_a_segment_is_anchored_to_an_object_its_task_acts_on(lift_demo):
+    """A short light demo that starts beside a block anchors on the button, not the block."""
+    kp = lift_demo.keypoints
+    block = kp[keypoint_index(("block_red",))][0]
+    button = kp[keypoint_index(("button_top",))][0]
+    pos = block + np.linspace(0, 0.3, 5)[:, None] * (button - block)  # never nearer the button
+    quat = np.tile([0.0, 1.0, 0.0, 0.0], (5, 1))
+    demo = make_demo("light", "turn_on_light", pos, quat, np.ones(5), kp)
+    assert demo.info.anchors == ("button",)
+    assert task_objects("push_green_block_left") == ("block_green",)
+    assert task_objects("open_drawer") == ("drawer",) and task_objects(None) is None
+    assert set(task_objects("stack_blocks")) == {"block_red", "block_green", "block_blue"}
 
 
 def test_the_warped_demo_follows_a_rigidly_moved_block(lift_demo):
