@@ -47,6 +47,9 @@ class AutoplayConfig:
     rotation deltas, as a fraction of the largest step. `cameras`: twin cameras to record
     (`front`, `wrist`; empty: none), `height` x `width` pixels. `realtime`: pace the loop at the
     control rate (else as fast as the CPU allows; simulated time is the same either way).
+    `reset_each_episode`: reset the twin (arm at home, objects re-drawn) before every episode,
+    not only when no task is feasible: play then also starts tasks from the home pose, where
+    every evaluation episode starts (policies cloned from play rarely saw it otherwise).
     """
 
     tasks: tuple[str, ...] = ()
@@ -58,6 +61,7 @@ class AutoplayConfig:
     width: int = 128
     episode_steps: int = 200
     task_steps: int = 120
+    reset_each_episode: bool = False
     realtime: bool = False
     profile: str = "sim_panda"
 
@@ -239,7 +243,7 @@ def autoplay(
 
     def begin() -> None:
         player.new_episode()
-        if not player.feasible(twin.get_state()):
+        if config.reset_each_episode or not player.feasible(twin.get_state()):
             robot.reset()
             state["resets"] += 1
         state["mark"] = len(loop.metrics)

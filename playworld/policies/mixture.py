@@ -98,8 +98,8 @@ def logistic_mixture_mode(
 
 
 class LogisticMixtureHead(nn.Module):
-    """Features (..., F) -> mixture parameters for an action (A,): logits, means, log scales,
-    each (..., A, K). `nll` is the negative log-likelihood per action, `act` draws or takes the
+    """Features (..., F) -> mixture parameters for an action (A,): logits, means (unbounded),
+    log scales, each (..., A, K). `nll` is the negative log-likelihood per action, `act` draws or takes the
     most probable bin."""
 
     def __init__(self, in_features: int, action_dim: int, mixtures: int = 10, bins: int = 256):
@@ -108,8 +108,13 @@ class LogisticMixtureHead(nn.Module):
         self.proj = nn.Linear(in_features, 3 * action_dim * mixtures)
 
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # Means are unbounded (as in PixelCNN++ and CALVIN's decoder). Bounding them to [-1, 1]
+        # (tanh) starves the edge bins: the bin [1 - h, inf) only gets most of a component's
+        # mass when its mean lies past 1 - h, a tanh argument past ~3 with a vanishing
+        # gradient, so the gripper's 0/1 and the clipped +-max position steps (half of play's
+        # actions) stayed at ~50% probability: the fitted gripper head was a coin flip.
         p = self.proj(h).unflatten(-1, (3, self.action_dim, self.mixtures))
-        return p[..., 0, :, :], torch.tanh(p[..., 1, :, :]), p[..., 2, :, :]
+        return p[..., 0, :, :], p[..., 1, :, :], p[..., 2, :, :]
 
     def nll(self, h: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """-log P(actions) summed over the action's dimensions: (...,)."""

@@ -107,3 +107,23 @@ def test_mode_is_the_most_probable_bin_not_the_heaviest_component() -> None:
     means = torch.tensor([[0.0, 0.999]])
     log_s = torch.log(torch.tensor([[0.5, 0.001]]))
     assert logistic_mixture_mode(logits, means, log_s, BINS).item() == 1.0
+
+
+def test_head_learns_a_binary_action_at_the_edges() -> None:
+    """A gripper-like action: -1 when the feature is negative, +1 otherwise. The edge bins must
+    reach most of the probability (tanh-bounded means capped them near 0.5: a coin flip)."""
+    torch.manual_seed(0)
+    head = LogisticMixtureHead(1, action_dim=1, mixtures=10, bins=BINS)
+    opt = torch.optim.Adam(head.parameters(), lr=1e-2)
+    x = torch.randn(256, 1)
+    y = torch.where(x < 0, -1.0, 1.0)
+    for _ in range(300):
+        loss = head.nll(x, y).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        p_right = logistic_mixture_log_prob(y, *head(x), BINS).exp()[:, 0]
+        mode = logistic_mixture_mode(*head(x), BINS)
+    assert p_right.mean().item() > 0.8
+    assert (mode == y).float().mean().item() > 0.95
