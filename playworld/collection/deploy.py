@@ -363,7 +363,7 @@ def deploy(
             if twin_follow:
                 follower.predictions.clear()  # the twin did not step: nothing to compare next
             state["missed"] += 1
-            return brake(obs)  # the policy is late or stalled
+            return brake()  # the policy is late or stalled
         state["missed"] = 0
         if twin_follow:
             target = follower.act(action)
@@ -373,7 +373,7 @@ def deploy(
             return target
         return action
 
-    def brake(obs: dict[str, np.ndarray]) -> None:
+    def brake() -> None:
         """The policy has no action this tick: the robot brakes where it is (`Robot.brake`:
         its own controller stops it, with no target from the link's tens-of-ms-old
         measurement, which would send a moving arm back or chase it). Nothing is sent."""

@@ -61,7 +61,9 @@ def send_message(conn: Connection, message: Any) -> None:
 
 
 def recv_message(conn: Connection) -> Any:
-    """A message sent by `send_message`."""
+    """A message sent by `send_message`. Unpickling is safe here: the only peer is the parent
+    process at the other end of a `socket.socketpair` (an inherited fd, no address anyone else
+    can reach), as in multiprocessing's own pipes; nothing is read from files."""
     head = conn.recv_bytes()
     n = int.from_bytes(head[:4], "little")
     buffers = [conn.recv_bytes() for _ in range(n)]
