@@ -8,16 +8,18 @@ Two modes, both on `ControlLoop` at the profile's rate, every command through th
 - **direct**: the policy acts on the robot's observations (joints, gripper, the perception
   stream's `object_poses`, cameras); its actions go to the robot.
 - **twin-follow** (Real-is-Sim): each tick a local twin (`TwinFollower`, a `SimRobot`) is synced
-  from the robot's joint states and the perception stream's object poses, the policy acts in
-  the twin (it may read the twin's privileged state there), the twin steps one period, and the
-  robot tracks the twin's guarded joint targets through its own guard. A divergence monitor
-  measures how far the robot's joints are from the twin's recent way (the polyline through, for
-  each of the last `LAG_TICKS` ticks, the synced joints, the twin's joints one step on and its
-  joint target: the link makes the robot's measurement tens of ms old, a late joint state shows
-  it further on toward the same target, so a robot that lags or runs ahead along the way does
-  not diverge; one that goes elsewhere does): beyond the profile's `divergence_threshold` (rad)
-  the robot holds where it is that tick. A tick without a new joint state does not sync the
-  twin back to the old one: the twin goes on from its own state.
+  from the robot's joint states (positions, and velocities when the states carry them) and the
+  perception stream's object poses (a message already synced is not written again: it would
+  take a moving drawer back), the policy acts in the twin (it may read the twin's privileged
+  state there), the twin steps one period, and the robot tracks the twin's guarded joint
+  targets through its own guard. A divergence monitor measures how far the robot's joints are
+  from the twin's recent way: the polyline through, for each of the last `LAG_TICKS` ticks, the
+  synced joints, `PATH_POINTS` points of the twin's step (its way is curved in joint space) and
+  its joint target. The link makes the robot's measurement tens of ms old and a late joint state
+  shows it further on toward the same target, so a robot that lags or runs ahead along the way
+  does not diverge; one that goes elsewhere does. Beyond the profile's `divergence_threshold`
+  (rad) the robot holds where it is that tick. A tick without a new joint state does not sync
+  the twin back to the old one: the twin goes on from its own state.
 
 Inference is asynchronous (`AsyncActor`): the policy predicts chunks in its own thread; a tick
 waits at most `budget_periods` control periods for its action, brakes the robot where it is
@@ -52,6 +54,7 @@ from playworld.collection.loop import ControlLoop
 from playworld.errors import ConfigError, DeployError, PlayworldError
 
 MODES = ("direct", "twin-follow")
+PATH_POINTS = 10  # points of the twin's way per step the divergence monitor compares with
 LAG_TICKS = 3  # predictions the divergence monitor compares with (latency + state age, periods)
 STOPPED_RAD = 0.005  # rad between two joint states (0.05 rad/s at 10 Hz): the arm stands
 STALE = "__stale__"  # marks an observation repeated while the link stalls (nothing is sent)
@@ -97,8 +100,9 @@ class TwinFollower:
         self.objects = objects
         self._synced = np.zeros(7)
         self._stamp = np.nan  # `t` of the last joint state synced from
+        self._poses: np.ndarray | None = None  # the last object poses synced from
         # synced, predicted, target: the twin's way over the last LAG_TICKS ticks
-        self.predictions: deque[np.ndarray] = deque(maxlen=3 * LAG_TICKS)
+        self.predictions: deque[np.ndarray] = deque(maxlen=(PATH_POINTS + 2) * LAG_TICKS)
 
     @property
     def observation_features(self) -> dict[str, Any]:
@@ -121,13 +125,20 @@ class TwinFollower:
         from playworld.sim.tasks import get_task, prepare_task, task_rng
 
         self.sim.reset(seed)
+        twin = self.sim.twin
+        twin.path_every = max(1, twin.config.n_substeps // PATH_POINTS)  # the twin notes its way
         if task:
             prepare_task(self.sim.twin, get_task(task), task_rng(seed))
         self.predictions.clear()
         self._stamp = np.nan
+        self._poses = None
 
-    def observe(self, robot_obs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float]:
-        """Sync from the robot; the twin's observation and the divergence (rad, max |dq|)."""
+    def observe(
+        self, robot_obs: dict[str, np.ndarray], velocity: np.ndarray | None = None
+    ) -> tuple[dict[str, np.ndarray], float]:
+        """Sync from the robot (joints, gripper, object poses, and the joint velocities (7,)
+        rad/s when its joint states carry them); the twin's observation and the divergence
+        (rad, max |dq|)."""
         from playworld.sim.perception import sync_twin
 
         q = np.asarray(robot_obs["joint_pos"], float)
@@ -143,8 +154,14 @@ class TwinFollower:
             self._synced = self.sim.twin.data.qpos[self.sim.twin.arm_qadr].copy()
         else:
             poses = robot_obs.get("object_poses") if self.objects else None
+            if poses is not None and np.array_equal(poses, self._poses):
+                # the same perception message as last time: it is older than this joint state
+                # now, and writing it again would take the objects back to where they were
+                poses = None
+            elif poses is not None:
+                self._poses = np.array(poses)
             with self.sim._lock:
-                sync_twin(self.sim.twin, q, gripper, poses, self.objects or ())
+                sync_twin(self.sim.twin, q, gripper, poses, self.objects or (), velocity)
                 self.sim.guard.observe(q, self.sim.clock(), gripper)
             self._synced = q
         self._stamp = stamp
@@ -157,11 +174,13 @@ class TwinFollower:
 
     def act(self, action: np.ndarray) -> np.ndarray:
         """Step the twin with `action` (through its guard); the joint target (8,) it reached for."""
+        twin = self.sim.twin
+        twin.path = []
         self.sim.send_action(action)
         command = self.sim.last_command
         with self.sim._lock:
             self.predictions.append(self._synced)
-            self.predictions.append(self.sim.twin.data.qpos[self.sim.twin.arm_qadr].copy())
+            self.predictions.extend(twin.path or [twin.data.qpos[twin.arm_qadr].copy()])
             # and on to the target: a robot measured later than one period on (a late or lost
             # joint state) has gone further along the same way, toward the same target
             self.predictions.append(np.asarray(command.q, float).copy())
@@ -194,6 +213,7 @@ class _Timed:
         self.t_sent = 0.0
         self.wall_sent = 0.0
         self.stamp: float | None = None
+        self.velocity: np.ndarray | None = None  # the observed joint state's velocities, if any
         self._last: dict[str, np.ndarray] | None = None
         self._bad_since: float | None = None
         self.stale_ticks = 0
@@ -218,6 +238,7 @@ class _Timed:
         self._last = obs
         self.t_obs = time.monotonic()
         self.stamp = getattr(self._robot, "state_stamp", None)
+        self.velocity = getattr(self._robot, "state_velocity", None)
         return obs
 
     def send_action(self, action: np.ndarray) -> np.ndarray:
@@ -355,7 +376,7 @@ def deploy(
         divergence = None
         policy_obs = obs
         if twin_follow:
-            policy_obs, divergence = follower.observe(obs)
+            policy_obs, divergence = follower.observe(obs, timed.velocity)
             tick["divergence"] = divergence
         actor.submit(k, policy_obs)
         action = actor.take(k)

@@ -2,7 +2,8 @@
 
 It serves what a rosbridge robot profile (`configs/robots/rosbridge_panda.yaml`) expects:
 
-    publishes   <joint_state_topic>      sensor_msgs/JointState      arm + finger joints, each tick
+    publishes   <joint_state_topic>      sensor_msgs/JointState      arm + finger positions and
+                                                                      velocities, each tick
                 <camera topic>           sensor_msgs/CompressedImage  JPEG, at the camera's fps
     follows     <command_topic>          trajectory_msgs/JointTrajectory | std_msgs/Float64MultiArray
                                                                       (a JointTrajectory without
@@ -327,13 +328,18 @@ class TwinServer:
     def _publish_state(self) -> None:
         robot = self.robot
         with robot._lock:
+            twin = robot.twin
             q, _ = robot._joints()
-            fingers = robot.twin.data.qpos[robot.twin.finger_qadr].copy()
+            qd = twin.data.qvel[twin.arm_dofs]
+            fingers = twin.data.qpos[twin.finger_qadr].copy()
+            fingers_d = twin.data.qvel[twin.finger_dofs]
+        n = len(self.gripper_joints)
         names = self.joints + self.gripper_joints
-        positions = np.concatenate([q, fingers[: len(self.gripper_joints)]])
+        positions = np.concatenate([q, fingers[:n]])
+        velocities = np.concatenate([qd, fingers_d[:n]])
         self.server.publish(
             self.profile.get("joint_state_topic", "/joint_states"),
-            messages.joint_state(names, positions, time.time()),
+            messages.joint_state(names, positions, time.time(), velocities),
         )
 
     def _publish_poses(self) -> None:

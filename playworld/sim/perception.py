@@ -57,8 +57,7 @@ def apply_object_poses(twin, names: Sequence[str], poses: np.ndarray) -> None:
             axis = d.xaxis[jnt]
             q = d.qpos[adr] + float(np.dot(pose[:3] - d.xpos[body], axis))
             lo, hi = m.jnt_range[jnt] if m.jnt_limited[jnt] else (-np.inf, np.inf)
-            d.qpos[adr] = np.clip(q, lo, hi)
-            d.qvel[m.jnt_dofadr[jnt]] = 0.0
+            d.qpos[adr] = np.clip(q, lo, hi)  # its velocity stays the twin's (a drawer in motion)
         else:
             raise SimError(f"expected a free or slide joint on body {name!r}, found type {kind}")
         changed = True
@@ -125,12 +124,16 @@ def sync_twin(
     gripper: float,
     poses: np.ndarray | None = None,
     names: Sequence[str] = OBJECTS,
+    velocity: np.ndarray | None = None,
 ) -> None:
     """Real-is-Sim sync: the measured arm joints (7,) rad, gripper opening 0..1 and object
-    poses (K, 7) overwrite the twin's positions; its velocities and the light stay its own (the
-    twin keeps its dynamics between measurements)."""
+    poses (K, 7) overwrite the twin's positions, and the arm's joint velocities (7,) rad/s its
+    velocities when the robot reports them; the rest (the objects' velocities, the light) stays
+    the twin's own: it keeps its dynamics between measurements."""
     d = twin.data
     d.qpos[twin.arm_qadr] = np.asarray(q, float)
+    if velocity is not None:
+        d.qvel[twin.arm_dofs] = np.asarray(velocity, float)
     d.qpos[twin.finger_qadr] = float(np.clip(gripper, 0.0, 1.0)) * FINGER_OPENING / 2
     if poses is not None:
         apply_object_poses(twin, names, poses)

@@ -50,6 +50,11 @@ class Twin:
         self.arm_qadr = self.ik.qadr
         self.arm_dofs = self.ik.dofs
         self.finger_qadr = np.array([m.joint(j).qposadr[0] for j in FINGER_JOINTS])
+        self.finger_dofs = np.array([m.joint(j).dofadr[0] for j in FINGER_JOINTS])
+        # `path_every` > 0: each step notes the arm's joints every that many physics steps in
+        # `path` (the way it went, as twin-follow's divergence monitor compares it)
+        self.path_every = 0
+        self.path: list[np.ndarray] = []
         self.qadr = {n: m.joint(n).qposadr[0] for n in ("drawer", "door", "button")}
         self.block_qadr = {c: m.joint(f"block_{c}").qposadr[0] for c in BLOCKS}
         self.block_dofadr = {c: m.joint(f"block_{c}").dofadr[0] for c in BLOCKS}
@@ -79,7 +84,14 @@ class Twin:
         """Apply one action for one control period; return the action actually applied."""
         applied = self.action_space.clip(action)
         self.data.ctrl[:] = self.action_space.to_ctrl(applied)
-        mujoco.mj_step(self.model, self.data, nstep=self.config.n_substeps)
+        n, every = self.config.n_substeps, self.path_every
+        if every:  # the same physics, stopping to note the arm's way
+            self.path = []
+            for done in range(0, n, every):
+                mujoco.mj_step(self.model, self.data, nstep=min(every, n - done))
+                self.path.append(self.data.qpos[self.arm_qadr].copy())
+        else:
+            mujoco.mj_step(self.model, self.data, nstep=n)
         # mj_step leaves poses computed before its last integration: refresh them so that
         # get_state, keypoints and cameras describe the same instant as qpos.
         mujoco.mj_kinematics(self.model, self.data)

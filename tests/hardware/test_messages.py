@@ -33,6 +33,17 @@ def test_joint_state_maps_names_in_any_order(t, perm):
     assert abs(stamp - t) < 1e-6 * max(1.0, t) + 1e-9
 
 
+def test_joint_velocities_when_the_state_carries_them():
+    names = [*NAMES, "finger1"]
+    msg = messages.joint_state(names[::-1], np.arange(8.0), 1.0, velocity=np.arange(8.0) / 10)
+    np.testing.assert_allclose(
+        messages.parse_joint_velocity(msg, NAMES), np.arange(7.0)[::-1] / 10 + 0.1
+    )
+    assert (
+        messages.parse_joint_velocity(messages.joint_state(names, np.zeros(8), 1.0), NAMES) is None
+    )
+
+
 def test_bad_messages_name_the_problem():
     with pytest.raises(ValueError, match=r"\['j6'\] missing"):
         messages.parse_joint_state(messages.joint_state(NAMES[:6], np.zeros(6), 0.0), NAMES)

@@ -68,9 +68,17 @@ def test_reads_states_and_the_twin_follows_commands(robot, twin_server):
     assert obs["joint_pos"].shape == (7,) and obs["gripper"].shape == (1,)
     np.testing.assert_allclose(obs["joint_pos"], twin_q(twin_server), atol=0.02)
     target = np.concatenate([obs["joint_pos"] + [0.3, 0.2, 0, 0.2, 0, -0.2, 0.3], [0.25]])
+    way, toward = target[:7] - obs["joint_pos"], []
+    for _ in range(15):  # on the way there, the joint states carry the arm's velocities
+        robot.send_action(target)
+        robot.get_observation()
+        toward.append(way @ robot.state_velocity)
+        time.sleep(0.02)
+    assert max(toward) > 0.1, toward
     drive(robot, target, 2.0)
     np.testing.assert_allclose(twin_q(twin_server), target[:7], atol=0.03)
     assert abs(robot.get_observation()["gripper"][0] - 0.25) < 0.05
+    assert np.abs(robot.state_velocity).max() < 0.05  # settled: the states' velocities
     frame = robot.cameras["front"].read(timeout=3.0)
     assert frame.image.shape == (96, 128, 3) and frame.image.mean() > 10
 

@@ -60,6 +60,16 @@ def parse_joint_state(msg: dict[str, Any], names: Sequence[str]) -> tuple[np.nda
     return q, stamp_to_float(msg.get("header", {}).get("stamp", {}))
 
 
+def parse_joint_velocity(msg: dict[str, Any], names: Sequence[str]) -> np.ndarray | None:
+    """Velocities (len(names),) in `names` order, or None when the JointState carries none
+    (`velocity` is optional in ROS: empty, or shorter than `name`)."""
+    velocity = msg.get("velocity") or []
+    index = {n: i for i, n in enumerate(msg.get("name", []))}
+    if any(n not in index or index[n] >= len(velocity) for n in names):
+        return None
+    return np.array([float(velocity[index[n]]) for n in names])
+
+
 def compressed_image(data: bytes, t: float, fmt: str = "jpeg", frame_id: str = "") -> dict:
     """sensor_msgs/CompressedImage; `data` travels base64-encoded as rosbridge sends uint8[]."""
     return {

@@ -151,6 +151,8 @@ class RosBridgeRobot(Robot):
         self._pose_topic = None
         self._states_seen = 0  # joint states received since `reset()` started counting
         self.state_stamp = 0.0  # header stamp (s, the robot's clock) of the latest joint state
+        self._velocity: np.ndarray | None = None  # its joint velocities (rad/s), when it has them
+        self.state_velocity: np.ndarray | None = None  # those of the last observation's state
         cams = {n: CAMERAS.config_from_dict(c) for n, c in config.cameras.items()}
         for n, c in cams.items():
             if not isinstance(c, RosBridgeCameraConfig):
@@ -260,6 +262,7 @@ class RosBridgeRobot(Robot):
         c = self.config
         try:
             q, stamp = messages.parse_joint_state(msg, c.joints)
+            velocity = messages.parse_joint_velocity(msg, c.joints)
             width = 0.0
             if c.gripper_joints:
                 width = float(messages.parse_joint_state(msg, c.gripper_joints)[0].sum())
@@ -271,6 +274,7 @@ class RosBridgeRobot(Robot):
         with self._lock:
             if self.guard.observe(q, now, gripper):
                 self._latest = (q, gripper, now)
+                self._velocity = velocity
                 self.state_stamp = stamp  # the robot's clock (s, header stamp): timing figures
                 self._states_seen += 1
                 self._link_down_reported = False
@@ -293,7 +297,8 @@ class RosBridgeRobot(Robot):
     def get_observation(self) -> dict[str, np.ndarray]:
         self._require_connected()
         self._check_link()
-        q, gripper, t = self._latest
+        with self._lock:
+            (q, gripper, t), self.state_velocity = self._latest, self._velocity
         obs = {
             "joint_pos": q.astype(np.float32),
             "gripper": np.array([gripper], np.float32),
