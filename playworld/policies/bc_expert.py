@@ -56,15 +56,19 @@ class BCExpertConfig(PolicyConfig):
 
 class ExpertSteps(BatchedDataset):
     """Steps of the successful task segments of a store: obs keys (B, *shape), `action` (B, A),
-    `task` (B,) int64 (index into `tasks`)."""
+    `task` (B,) int64 (index into `tasks`). `max_segments`: only the first that many successful
+    segments, in store order (a data curve: the first N trajectories of a play run)."""
 
     def __init__(
         self,
         store: str | os.PathLike[str] | PlayStore,
         config: BCExpertConfig | None = None,
         split: str = "all",
+        max_segments: int | None = None,
     ) -> None:
         config = config or BCExpertConfig()
+        if max_segments is not None and max_segments < 1:
+            raise ConfigError(f"expected max_segments >= 1, found {max_segments}")
         opened = store if isinstance(store, PlayStore) else PlayStore.open(store, "r")
         try:
             features = dict(opened.features)
@@ -78,7 +82,7 @@ class ExpertSteps(BatchedDataset):
             rows, labels = [], []
             for e in range(len(ends)):
                 for seg in opened.episode_metadata(e).get("segments") or []:
-                    if seg.get("success"):
+                    if seg.get("success") and len(rows) != max_segments:
                         r = np.arange(starts[e] + seg["start"], starts[e] + seg["end"])
                         rows.append(r)
                         labels += [seg["task"]] * len(r)
@@ -195,9 +199,10 @@ class BCExpertPolicy(Policy):
 
     @classmethod
     def dataset(cls, store: Any, config: BCExpertConfig, data: Mapping[str, Any]) -> ExpertSteps:
-        if data:
-            raise ConfigError(f"expected no data settings for bc-expert, found {sorted(data)}")
-        return ExpertSteps(store, config)
+        unknown = sorted(set(data) - {"max_segments"})
+        if unknown:
+            raise ConfigError(f"expected data settings among ['max_segments'], found {unknown}")
+        return ExpertSteps(store, config, max_segments=data.get("max_segments"))
 
     @classmethod
     def from_dataset(cls, data: ExpertSteps, config: BCExpertConfig | None = None, **info: Any):

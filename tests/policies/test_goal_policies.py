@@ -16,7 +16,7 @@ import torch
 
 from playworld.collection.autoplay import AutoplayConfig, autoplay
 from playworld.collection.evaluation import evaluate
-from playworld.errors import FeatureError, PolicyError
+from playworld.errors import ConfigError, FeatureError, PolicyError
 from playworld.policies import Policy, make_policy
 from playworld.policies.hindsight import HindsightConfig, HindsightWindows, window_length
 from playworld.policies.train import train_policy
@@ -163,3 +163,20 @@ def test_gcbc_presses_the_button_better_than_untrained(store, tmp_path) -> None:
         )
         rates[name] = report["overall"]["success_rate"]
     assert rates["trained"] > rates["untrained"] and rates["trained"] >= 0.3, rates
+
+
+def test_expert_steps_take_the_first_n_successful_segments(store) -> None:
+    from playworld.datasets import PlayStore
+    from playworld.policies.bc_expert import ExpertSteps
+
+    with PlayStore.open(store, "r") as s:
+        segs = [(e, seg) for e in range(len(s)) for seg in s.episode_metadata(e)["segments"]]
+    ok = [seg for _, seg in segs if seg["success"]]
+    assert len(ok) >= 3
+    every = ExpertSteps(store)
+    first2 = ExpertSteps(store, max_segments=2)
+    assert len(every) == sum(seg["end"] - seg["start"] for seg in ok)
+    assert len(first2) == sum(seg["end"] - seg["start"] for seg in ok[:2])
+    np.testing.assert_array_equal(first2.rows, every.rows[: len(first2)])
+    with pytest.raises(ConfigError, match="max_segments"):
+        ExpertSteps(store, max_segments=0)
