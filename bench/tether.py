@@ -22,9 +22,16 @@ Prints `name: value` lines:
 - play_attempts_per_hour_wall / _twin, play_success: a `play` run of --play-episodes attempts
   from the 5-demo library (wall clock on a shared machine; twin time = attempts per hour of
   simulated robot time).
+- bc_5demos_success (+ _lb, _ub): per-task expert BC (`bc-expert`, the closed-loop baseline)
+  trained on the same 5 demos per task (the expert's runs from the same seeds, recorded through
+  the ControlLoop into a store) for `BC_MINUTES`, its saved checkpoint evaluated like the warps.
+- play curve (full run, or `--curve`): autonomous play from the 5-demo library until the store
+  holds max(N) successes; `bc-expert` trained on the first N successful play trajectories for
+  N in `CURVE_NS` (same budget each), evaluated alike: play_success_n<N> (+ _lb/_ub),
+  play_curve_spearman (rank correlation of N and success), play_curve_attempts and
+  play_curve_hours_wall (what the play took).
 - scripted_success: the scripted expert itself on the same episodes (the demonstrator's ceiling).
 - demo_record_s, eval_s_<n>demos: wall-clock seconds (shared machine: noisy).
-Not measured here (see the issue): the BC baseline and the play data curve.
 """
 
 from __future__ import annotations
@@ -62,6 +69,8 @@ CATEGORIES = {
 }
 DEMO_SEED0 = 100_000  # demo resets use seeds from here: never an evaluation seed
 MAX_STEPS = 150
+BC_MINUTES = {True: 2.0, False: 5.0}  # bc-expert training budget, quick / full
+CURVE_NS = (50, 100, 200, 400, 800)
 
 
 def wide_profile(out: Path) -> Path:
@@ -89,6 +98,122 @@ def record_demos(profile: Path, per_task: int) -> dict[str, list]:
     finally:
         robot.disconnect()
     return demos
+
+
+def demo_store(profile: Path, demos: dict[str, list], path: Path) -> Path:
+    """The demos as a closed-loop policy trains on them: each demo's expert run again from its
+    seed through the ControlLoop (state-only), one episode with one task segment each."""
+    import numpy as np
+
+    from playworld.collection.loop import ControlLoop
+    from playworld.collection.step_queue import StepQueue
+    from playworld.datasets import PlayStore
+    from playworld.sim.experts import ScriptedExpert
+    from playworld.sim.tasks import prepare_task
+
+    robot = robot_from_profile(profile, cameras={}, action_space="ee_delta")
+    robot.connect()
+    run: dict = {}
+    loop = ControlLoop(robot, lambda obs: run["expert"].act(obs), robot.fps, realtime=False)
+    store = PlayStore.create(path, loop.features, fps=robot.fps, info={"source": "scripted"})
+    writer = StepQueue(store, name="demo-writer")
+    loop.writer = writer
+
+    def on_tick(tick) -> bool:
+        run["ok"] = TASKS[run["task"]].success(run["start"], robot.get_observation()["state"])
+        return not run["ok"]
+
+    try:
+        for task, task_demos in demos.items():
+            for demo in task_demos:
+                seed = int(demo.info.id.rsplit("-s", 1)[1])  # record_demo's id: <task>-s<seed>
+                robot.reset(seed=seed)
+                start = prepare_task(robot.twin, TASKS[task], np.random.default_rng([seed, 1]))
+                run.update(task=task, start=start, expert=ScriptedExpert(task), ok=False)
+                writer.begin()
+                loop.recording = True
+                loop.reset_metrics()
+                loop.run(max_ticks=MAX_STEPS, on_tick=on_tick)
+                loop.recording = False
+                steps = len(loop.metrics)
+                segment = {"task": task, "start": 0, "end": steps, "success": run["ok"]}
+                writer.commit({"task": task, "seed": seed, "segments": [segment]}).result()
+    finally:
+        writer.close()
+        store.close()
+        robot.disconnect()
+    return path
+
+
+def train_and_evaluate(store: Path, out: Path, minutes: float, evaluate_on, name: str, **data):
+    """`bc-expert` trained on `store` (data settings `data`), its saved folder evaluated."""
+    from playworld.policies.train import train_policy
+
+    train_policy("bc-expert", store, out, minutes=minutes, config={"data": data}, progress=False)
+    return evaluate_on(functools.partial(make_policy, str(out / "policy")), name=name)
+
+
+def successes_in(store: Path) -> int:
+    from playworld.datasets import PlayStore
+
+    if not (store / "zarr.json").is_file():
+        return 0
+    with PlayStore.open(store, "r") as s:
+        return sum(bool(s.episode_metadata(e).get("success")) for e in range(len(s)))
+
+
+def spearman(x, y) -> float:
+    """Rank correlation (ties get their mean rank)."""
+    import numpy as np
+
+    def ranks(v):
+        v = np.asarray(v, float)
+        r = np.empty(len(v))
+        r[np.argsort(v, kind="stable")] = np.arange(len(v))
+        for u in np.unique(v):  # ties: mean rank
+            r[v == u] = r[v == u].mean()
+        return r
+
+    a, b = ranks(x), ranks(y)
+    if a.std() == 0 or b.std() == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def print_rate(name: str, report: dict) -> None:
+    k = sum(r["successes"] for r in report["tasks"].values())
+    n = report["overall"]["episodes"]
+    lo, hi = wilson_interval(k, n)
+    print(f"{name}: {k / n:.3f}  # {k}/{n}")
+    print(f"{name}_lb: {lo:.3f}")
+    print(f"{name}_ub: {hi:.3f}")
+
+
+def play_curve(out: Path, profile: Path, ns: tuple[int, ...], minutes: float, evaluate_on):
+    """Play from the 5-demo library until max(ns) successes, then bc-expert on the first N."""
+    from playworld.policies.tether.play import PlayConfig, play
+
+    lib, store = out / "curve_library", out / "curve_play.zarr"
+    TetherPolicy.load(out / "library_5").save(lib)
+    t0, attempts, round_ = time.perf_counter(), 0, 0
+    while successes_in(store) < max(ns):
+        summary = play(
+            lib,
+            store,
+            PlayConfig(episodes=100, max_steps=MAX_STEPS, profile=str(profile), seed=round_),
+        )
+        attempts += summary["attempts"]
+        round_ += 1
+    print(f"play_curve_attempts: {attempts}")
+    print(f"play_curve_hours_wall: {(time.perf_counter() - t0) / 3600:.2f}")
+    rates = []
+    for n in ns:
+        report = train_and_evaluate(
+            store, out / f"curve_n{n}", minutes, evaluate_on, f"bc-play-{n}", max_segments=n
+        )
+        rates.append(report["overall"]["success_rate"])
+        print_rate(f"play_success_n{n}", report)
+    print(f"play_curve_spearman: {spearman(ns, rates):.3f}")
 
 
 def perceived_success(
@@ -180,7 +305,16 @@ def main() -> None:
     parser.add_argument("--no-perceived", action="store_true", help="skip the open3d path")
     parser.add_argument("--play-episodes", type=int, default=40, help="attempts of the play run")
     parser.add_argument("--perceived-episodes", type=int, help="episodes per task, perceived")
+    parser.add_argument(
+        "--curve",
+        help="comma-separated N of the play data curve (default: full run "
+        f"{','.join(map(str, CURVE_NS))}, quick none; 0: none)",
+    )
     args = parser.parse_args()
+    if args.curve is not None:
+        curve = tuple(int(n) for n in args.curve.split(",") if int(n) > 0)
+    else:
+        curve = () if args.quick else CURVE_NS
     episodes = args.episodes or (20 if args.quick else 100)
     out = args.out or Path(tempfile.mkdtemp(prefix="tether-bench-"))
     out.mkdir(parents=True, exist_ok=True)
@@ -254,6 +388,15 @@ def main() -> None:
             f"play_success: {summary['successes'] / summary['attempts']:.3f}  # "
             f"{summary['successes']}/{summary['attempts']}, library +{summary['added']}"
         )
+    t0 = time.perf_counter()
+    bc_store = demo_store(profile, {t: d[:5] for t, d in demos.items()}, out / "demos_5.zarr")
+    bc = train_and_evaluate(
+        bc_store, out / "bc_5demos", BC_MINUTES[args.quick], evaluate_on, "bc-5demos"
+    )
+    print_rate("bc_5demos_success", bc)
+    print(f"bc_5demos_s: {time.perf_counter() - t0:.1f}")
+    if curve:
+        play_curve(out, profile, curve, BC_MINUTES[args.quick], evaluate_on)
     scripted = evaluate_on(functools.partial(make_policy, "scripted"))
     print(f"scripted_success: {scripted['overall']['success_rate']:.3f}")
     print(f"libraries: {out}")
