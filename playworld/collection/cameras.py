@@ -38,14 +38,29 @@ class TapReading(NamedTuple):
     age: float
 
 
-class CameraTap:
-    """Reads one camera per tick without blocking and counts new / repeated / dropped frames."""
+OVERDUE_PERIODS = 0.75  # camera periods since the last new frame after which the next is due
 
-    def __init__(self, name: str, camera: Camera) -> None:
+
+class CameraTap:
+    """Reads one camera per tick and counts new / repeated / dropped frames.
+
+    It does not block, except when a frame is overdue and `patience` > 0: no new frame since
+    the last tick, while the last new one came `OVERDUE_PERIODS` camera periods ago or more (a
+    camera at the loop's rate delivers one each tick). Then it waits up to `patience` s for
+    it, once per late frame: a capture thread that the machine woke a few ms late (two cores,
+    the store's writer busy) would otherwise make the loop repeat the old frame this tick and
+    skip the late one next tick (a drop). A camera slower than the loop is not waited for
+    between its frames, a stopped one only once.
+    """
+
+    def __init__(self, name: str, camera: Camera, patience: float = 0.0) -> None:
         self.name = name
         self.camera = camera
         self.on_demand = renders_on_demand(camera)
+        self.patience = float(patience)
         self._last_index: int | None = None
+        self._new_at = -np.inf  # loop time of the last tick that got a new frame
+        self._waited_after: int | None = None  # the index last waited past
 
     def read(self, now: float) -> TapReading:
         """The newest frame at loop time `now` (s, same clock as the frame's capture time)."""
@@ -56,12 +71,26 @@ class CameraTap:
         frame = self.camera.read_latest()
         if frame is None:
             return TapReading(None, 0, 0, float("nan"))
-        last, self._last_index = self._last_index, frame.index
+        last = self._last_index
+        if last is not None and frame.index == last and self._overdue(now, last):
+            self._waited_after = last
+            frame = self.camera.read_after(last, self.patience) or frame
+        self._last_index = frame.index
         if last is None:
+            self._new_at = now
             return TapReading(frame, 1, 0, now - frame.t)
         if frame.index == last:
             return TapReading(frame, 0, 0, now - frame.t)
+        self._new_at = now
         return TapReading(frame, 1, max(0, frame.index - last - 1), now - frame.t)
+
+    def _overdue(self, now: float, last: int) -> bool:
+        period = 1.0 / self.camera.config.fps
+        return (
+            self.patience > 0
+            and self._waited_after != last
+            and now - self._new_at >= OVERDUE_PERIODS * period
+        )
 
 
 class StandInCamera(Camera):

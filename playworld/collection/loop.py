@@ -42,6 +42,7 @@ from playworld.errors import ConfigError
 from playworld.features import Feature
 
 REALTIME_SWITCH_INTERVAL_S = 0.001
+CAMERA_PATIENCE_PERIODS = 0.2  # see CameraTap: how long a tick waits for an overdue frame
 
 #: A source maps the observation (robot keys + camera images) to an action, or None: send nothing.
 Source = Callable[[dict[str, np.ndarray]], "np.ndarray | None"]
@@ -82,7 +83,9 @@ class ControlLoop:
         self.fps = float(fps)
         self.period = 1.0 / self.fps
         self.cameras = dict(cameras or {})
-        self.taps = [CameraTap(name, cam) for name, cam in self.cameras.items()]
+        # a real-time loop waits up to a fifth of a period for a camera's overdue frame
+        patience = CAMERA_PATIENCE_PERIODS * self.period if realtime else 0.0
+        self.taps = [CameraTap(name, cam, patience) for name, cam in self.cameras.items()]
         self.writer = writer
         self.realtime = realtime
         # CPU time per stage is measured in real-time loops only: `time.thread_time` is a

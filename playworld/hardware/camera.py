@@ -111,6 +111,18 @@ class Camera(abc.ABC):
                 self._cond.wait(left)
             return self._latest
 
+    def read_after(self, index: int, timeout: float) -> Frame | None:
+        """The newest frame if its index is past `index`, waiting up to `timeout` s for one;
+        None if none came (never raises for a late frame)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._latest is None or self._latest.index <= index:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._connected or self._error is not None:
+                    return None
+                self._cond.wait(left)
+            return self._latest
+
     def read_latest(self) -> Frame | None:
         """The newest frame and its capture time, or None before the first one; never blocks."""
         return self._latest

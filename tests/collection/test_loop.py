@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import fsspec
@@ -9,11 +10,12 @@ import numpy as np
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem
 
-from playworld.collection.cameras import StandInCamera
+from playworld.collection.cameras import CameraTap, StandInCamera
 from playworld.collection.loop import ControlLoop
 from playworld.collection.step_queue import StepQueue
 from playworld.datasets import PlayStore
 from playworld.errors import ConfigError
+from playworld.hardware.camera import Camera, CameraConfig
 
 
 class SlowMemoryFS(MemoryFileSystem):
@@ -152,3 +154,35 @@ def test_bad_rate_and_clashing_names(sim_robot, hold, frames):
         ControlLoop(sim_robot, hold, 0.0)
     with pytest.raises(ConfigError, match="distinct"):
         ControlLoop(sim_robot, hold, 10.0, cameras={"state": StandInCamera(frames)})
+
+
+class FrameStream(Camera):
+    """A camera at its lowest level: the test delivers its frames (`_publish`), as a capture
+    thread would."""
+
+    def _connect(self) -> None:
+        pass
+
+    def _disconnect(self) -> None:
+        pass
+
+
+def test_an_overdue_frame_is_waited_for_once():
+    image = np.zeros((4, 4, 3), np.uint8)
+    cam = FrameStream(CameraConfig(height=4, width=4, fps=50.0))
+    with cam:
+        patient, plain = CameraTap("c", cam, patience=0.05), CameraTap("c", cam)
+        cam._publish(image, time.monotonic())
+        assert patient.read(time.monotonic()).new == plain.read(time.monotonic()).new == 1
+        time.sleep(0.02)  # a period on: the next frame is due; its capture thread is late
+        now = time.monotonic()
+        assert plain.read(now).new == 0  # without patience: the old frame again...
+        threading.Timer(0.01, cam._publish, (image, time.monotonic())).start()
+        r = patient.read(now)
+        assert (r.new, r.dropped, r.frame.index) == (1, 0, 1) and time.monotonic() - now < 0.04
+        assert plain.read(time.monotonic()).new == 1  # ...and this one a tick late
+        time.sleep(0.02)  # the camera stops: waited for once, not every tick after
+        t0 = time.monotonic()
+        assert patient.read(t0).new == 0 and time.monotonic() - t0 >= 0.045
+        t0 = time.monotonic()
+        assert patient.read(t0).new == 0 and time.monotonic() - t0 < 0.01
