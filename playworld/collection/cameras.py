@@ -1,11 +1,11 @@
-"""Cameras as the control loop sees them: the newest frame, now, without waiting.
+"""Cameras as the control loop sees them: the newest frame, now (an overdue one: briefly waited for).
 
 `CameraTap` reads one `playworld.hardware.Camera` per tick and counts what happened to its
 frames: new (a frame the loop had not seen), repeated (no new frame since the last tick) and
 dropped (frames captured and replaced before any tick read them: the index jumped). A camera
-that captures in its own thread is read with `read_latest()` (never blocks); a camera that
-renders on demand (the twin's `SimCamera`) is read with `read()`, which renders the current
-state in the loop's thread.
+that captures in its own thread is read with `read_latest()` (never blocks; `read_after` when a
+frame is overdue, bounded by the tap's `patience`); a camera that renders on demand (the twin's
+`SimCamera`) is read with `read()`, which renders the current state in the loop's thread.
 
 `StandInCamera` is a camera stand-in for benchmarks and tests: it replays pre-rendered frames
 at a fixed rate from its own capture thread, on a drift-free schedule, as a free-running camera

@@ -6,10 +6,11 @@
     metrics.summary()                         # rate, jitter, overruns, stage times, drops
 
 Each tick, in order (the stages timed in `metrics`): `read` the robot's observation, `camera`
-takes the newest frame of every camera (never waiting for one), `source` maps the observation
-to an action, `send` passes it through the robot's safety guard to the robot, `write` queues the
-step to the background `StepQueue` (never waiting for the disk), hands the tick to `view`
-(a `playworld.viewer.LiveView` logs it from its own thread) and calls `on_tick` (which sees this
+takes the newest frame of every camera (waiting at most a fifth of a period, and only for a
+frame that is overdue: `CameraTap`), `source` maps the observation to an action, `send` passes
+it through the robot's safety guard to the robot, `write` queues the step to the background
+`StepQueue` (never waiting for the disk), hands the tick to `view` (a
+`playworld.viewer.LiveView` logs it from its own thread) and calls `on_tick` (which sees this
 tick in `metrics` already).
 
 Scheduling is drift-free: tick k starts at `t0 + k / fps` on the monotonic clock, whatever the
