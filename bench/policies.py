@@ -6,7 +6,8 @@ the SAVED checkpoints in the twin with expert goals.
 1. Play data: `autoplay_parallel` over every task, state-only (no cameras), seed 0, 2 workers,
    episodes of >= 40 steps each from a reset twin (`PLAY`); 60 min of twin time (quick: 20).
 2. Each policy is trained with a fixed wall-clock budget on the shared training loop
-   (`playworld train policy`), then its folder `<out>/<policy>/policy` is loaded from disk.
+   (`playworld train policy`), two at a time (one torch thread each, one per core; `--workers`
+   at once), then its folder `<out>/<policy>/policy` is loaded from disk.
 3. Evaluation (`playworld.collection.evaluation`, goals="expert": the observation a scripted
    expert reaches from the same start in a copy of the twin): 17 tasks x 50 seeds (quick: x 10)
    and 200 CALVIN chains of 5 (quick: 40), 2 workers.
@@ -25,9 +26,11 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import multiprocessing as mp
 import os
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # the GL backend before mujoco is first imported
@@ -41,12 +44,13 @@ from playworld.policies import make_policy  # noqa: E402
 from playworld.policies.hindsight import HindsightConfig, HindsightWindows  # noqa: E402
 from playworld.policies.train import train_policy  # noqa: E402
 
-#: name in the figures -> (policy type, training minutes full / quick)
+#: name in the figures -> (policy type, training minutes full / quick). Policies train two at
+#: a time in this order (each on one thread: a core each), so a pair costs its longer budget.
 POLICIES = {
-    "gcbc": ("gcbc", 20.0, 3.5),
-    "playlmp": ("play-lmp", 25.0, 3.5),
-    "dp": ("diffusion", 20.0, 3.5),
-    "bc_expert": ("bc-expert", 20.0, 3.5),
+    "gcbc": ("gcbc", 30.0, 4.5),
+    "playlmp": ("play-lmp", 30.0, 4.5),
+    "dp": ("diffusion", 15.0, 2.0),
+    "bc_expert": ("bc-expert", 15.0, 2.0),
 }
 
 #: The play: state-only, seeded. Short episodes, each from a reset twin (arm at home, where every
@@ -75,6 +79,12 @@ def act_ms_p99(policy_dir: Path, store: Path, calls: int = 300) -> float:
     return float(np.percentile(times, 99) * 1000)
 
 
+def train_one(kind: str, store: Path, out: Path, minutes: float) -> tuple[float, int]:
+    """Train one policy (in a worker process); its (seconds, steps)."""
+    _, result = train_policy(kind, store, out, minutes=minutes, steps=100_000, progress=False)
+    return result.seconds, result.step
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="<= 15 min on 2 cores")
@@ -101,15 +111,19 @@ def main() -> None:
 
     episodes, chains = (10, 40) if quick else (50, 200)
     episodes, chains = args.episodes or episodes, args.chains or chains
-    for name in args.policies.split(","):
-        kind, full, short = POLICIES[name]
-        minutes = args.train_minutes or (short if quick else full)
-        policy, result = train_policy(
-            kind, store, out / name, minutes=minutes, steps=100_000, progress=False
-        )
+    names = args.policies.split(",")
+    budgets = {n: args.train_minutes or POLICIES[n][2 if quick else 1] for n in names}
+    with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as pool:
+        runs = {
+            n: pool.submit(train_one, POLICIES[n][0], store, out / n, budgets[n]) for n in names
+        }
+        trained = {n: f.result() for n, f in runs.items()}
+    for name in names:
+        kind = POLICIES[name][0]
+        seconds, steps = trained[name]
+        figures[f"train_minutes_{name}"] = round(seconds / 60, 2)
+        figures[f"train_steps_{name}"] = steps
         folder = out / name / "policy"
-        figures[f"train_minutes_{name}"] = round(result.seconds / 60, 2)
-        figures[f"train_steps_{name}"] = result.step
         factory = functools.partial(make_policy, str(folder))  # the saved checkpoint
         goals = "task" if kind == "bc-expert" else "expert"
         report = evaluate(
