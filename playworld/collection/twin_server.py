@@ -122,6 +122,7 @@ class TwinServer:
         self._braking = False  # a stop message latched `_target` where the arm was
         self._gripper: float | None = None
         self._commands = 0
+        self.stops = 0  # stop messages received
         self._stop = threading.Event()
         self.loop: ControlLoop | None = None
         self.metrics: dict[str, Any] | None = None  # the loop's last summary (one a minute)
@@ -195,6 +196,7 @@ class TwinServer:
             raise ValueError(f"refused a stale command stamped {time.time() - stamp:.2f} s ago")
         if messages.is_stop_command(self.command_type, msg):
             # Brake where the arm is now; repeated stops keep that point.
+            self.stops += 1
             if not self._braking:
                 with self.robot._lock:
                     self._target = self.robot._joints()[0]

@@ -25,6 +25,7 @@ from playworld.collection.twin_server import TwinServer  # noqa: E402
 from playworld.hardware.errors import RobotConnectionError  # noqa: E402
 from playworld.hardware.profiles import robot_from_profile  # noqa: E402
 from playworld.hardware.rosbridge import messages  # noqa: E402
+from playworld.hardware.rosbridge.robot import STOP_COPIES  # noqa: E402
 
 UPPER4 = -0.45  # the profile's upper limit of panda_joint4 (rad)
 
@@ -140,9 +141,12 @@ def test_brake_stops_a_moving_arm_where_it_is(robot, twin_server):
     target = np.concatenate([q0 + np.array([0.8, 0, 0, 0, 0, 0, 0]), [1.0]])
     drive(robot, target, 0.4)  # moving, about halfway
     moving = twin_q(twin_server)
+    stops = twin_server.stops
     robot.brake("test")
     assert robot.last_command.kind == "stop"
     time.sleep(0.25)  # the stop crosses the link, the arm decelerates
+    got = twin_server.stops - stops  # each stop goes in copies: a lossy link may lose one
+    assert got >= STOP_COPIES and got % STOP_COPIES == 0, got
     stopped = twin_q(twin_server)
     time.sleep(0.3)
     assert np.abs(twin_q(twin_server) - stopped).max() < 0.005  # stands still

@@ -33,6 +33,7 @@ from playworld.hardware.robot import ROBOTS, Robot, RobotConfig
 from playworld.hardware.rosbridge import messages
 
 log = logging.getLogger(__name__)
+STOP_COPIES = 2  # copies of each stop message (see `_apply`)
 
 
 @dataclass(frozen=True)
@@ -350,7 +351,11 @@ class RosBridgeRobot(Robot):
             msg = messages.stop_command(c.command_type, c.joints)
             if msg is not None:
                 msg["header"] = messages.header(time.time())
-                self._cmd_topic.publish(msg)
+                # Sent STOP_COPIES times: a stop is idempotent, and on a lossy link (a bridge
+                # over UDP, a radio) one lost copy would leave the arm going until the next
+                # tick's stop or the far side's watchdog.
+                for _ in range(STOP_COPIES):
+                    self._cmd_topic.publish(msg)
             return
         if command.kind not in ("move", "hold"):
             return
