@@ -15,8 +15,9 @@ Prints `name: value` lines:
 - latency_ms_p50 / latency_ms_p99: observation in hand -> command sent, client side, every tick
   of every deployed episode (both modes). One control period is 100 ms.
 - stall_stop_periods: the policy stalled on purpose mid-motion (open_drawer, 1 s in): control
-  periods from the last command sent until the arm stood still (joint-state stamps, the robot's
-  clock); the worst of the stalled episodes.
+  periods from the last command sent until the arm stood still (the first of two successive
+  joint states within 0.005 rad, from every state the robot published, on its clock); the worst
+  of the stalled episodes.
 - twin_robot_divergence_p99_rad: twin-follow, the robot's joints against the twin's recent path.
 Figures from a shared 2-core machine: timing is noisy (say so when quoting them).
 """

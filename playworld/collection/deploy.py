@@ -307,12 +307,31 @@ def check_fit(policy: Any, provider: Any, robot: Any, mode: str) -> None:
         )
 
 
-def stall_stop_periods(ticks: list[dict[str, Any]], stall_tick: int, fps: float) -> float | None:
+def stall_stop_periods(
+    ticks: list[dict[str, Any]],
+    stall_tick: int,
+    fps: float,
+    states: list[tuple[float, np.ndarray]] | None = None,
+) -> float | None:
     """Control periods from the last command sent before the stall until the arm stood still
-    (two successive joint states within STOPPED_RAD), from the recorded ticks."""
+    (two successive joint states within STOPPED_RAD).
+
+    `states`: every joint state the robot published, (stamp s on its clock, q), oldest first
+    (`RosBridgeRobot.joint_states()`). The recorded ticks sample them once a period, so a tick that
+    sees the same state twice or skips one (two clocks at the same rate, link jitter) adds a
+    period to the figure; the robot's own stream does not. Without it (or when it does not reach
+    back to the last command), the recorded ticks."""
     sent = [t for t in ticks[:stall_tick] if t.get("sent")]
     if not sent:
         return None
+    if states and all(t.get("stamp") for t in ticks[stall_tick:]):
+        t_last = sent[-1]["wall_sent"]
+        if states[0][0] <= t_last:
+            after = sorted((s for s in states if s[0] >= t_last), key=lambda s: s[0])
+            for (stamp, q), (_, q_next) in zip(after[:-1], after[1:], strict=True):
+                if np.abs(q_next - q).max() < STOPPED_RAD:
+                    return max(0.0, (stamp - t_last) * fps)
+            return None
     # On the robot's clock (joint-state stamps) when it has one: the way back over the link
     # does not count; else on the receive clock.
     stamped = all(t.get("stamp") for t in ticks[stall_tick:])
@@ -456,6 +475,8 @@ def deploy(
                 if state["referee"] is not None:
                     state["referee"].stop()
                 state["stale_ticks"] = timed.stale_ticks - stale_mark
+                states = getattr(robot, "joint_states", None)  # the arm's own stream
+                state["joint_states"] = states() if states is not None else None
             record = _episode_record(state, config, seed, fps, actor, can_judge)
             record["loop"] = loop.metrics.summary(since=mark)
             if writer is not None:
@@ -503,7 +524,7 @@ def _episode_record(state, config, seed, fps, actor, judged) -> dict[str, Any]:
     success = bool(referee is not None and referee.success)
     stall = None
     if state["stall_tick"] is not None:
-        stall = stall_stop_periods(ticks, state["stall_tick"], fps)
+        stall = stall_stop_periods(ticks, state["stall_tick"], fps, state.get("joint_states"))
     return {
         "mode": config.mode,
         "task": config.task,

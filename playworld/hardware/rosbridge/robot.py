@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from playworld.hardware.rosbridge import messages
 
 log = logging.getLogger(__name__)
 STOP_COPIES = 2  # copies of each stop message (see `_apply`)
+JOINT_LOG_LEN = 4096  # joint states kept for `joint_states()` (400 s at 10 Hz, 4 s at 1 kHz)
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,9 @@ class RosBridgeRobot(Robot):
         self.state_stamp = 0.0  # header stamp (s, the robot's clock) of the latest joint state
         self._velocity: np.ndarray | None = None  # its joint velocities (rad/s), when it has them
         self.state_velocity: np.ndarray | None = None  # those of the last observation's state
+        # every joint state received, (header stamp s, q (n,)), newest last: what the arm did
+        # between two observations (how fast it stopped), whatever the control loop sampled
+        self._joint_log: deque[tuple[float, np.ndarray]] = deque(maxlen=JOINT_LOG_LEN)
         cams = {n: CAMERAS.config_from_dict(c) for n, c in config.cameras.items()}
         for n, c in cams.items():
             if not isinstance(c, RosBridgeCameraConfig):
@@ -277,6 +282,7 @@ class RosBridgeRobot(Robot):
                 self._latest = (q, gripper, now)
                 self._velocity = velocity
                 self.state_stamp = stamp  # the robot's clock (s, header stamp): timing figures
+                self._joint_log.append((stamp, q))
                 self._states_seen += 1
                 self._link_down_reported = False
         self._state_event.set()
@@ -295,6 +301,12 @@ class RosBridgeRobot(Robot):
         self._pose_event.set()
 
     # -- use --------------------------------------------------------------------------------
+    def joint_states(self) -> list[tuple[float, np.ndarray]]:
+        """The last JOINT_LOG_LEN joint states received, (header stamp s, q (n,) rad), oldest
+        first: what the arm did between two observations, however the loop sampled it."""
+        with self._lock:
+            return list(self._joint_log)
+
     def get_observation(self) -> dict[str, np.ndarray]:
         self._require_connected()
         self._check_link()
