@@ -15,9 +15,11 @@ Two modes, both on `ControlLoop` at the profile's rate, every command through th
   targets through its own guard. A divergence monitor measures how far the robot's joints are
   from the twin's recent way: the polyline through, for each of the last `LAG_TICKS` ticks, the
   synced joints, `PATH_POINTS` points of the twin's step (its way is curved in joint space) and
-  its joint target. The link makes the robot's measurement tens of ms old and a late joint state
-  shows it further on toward the same target, so a robot that lags or runs ahead along the way
-  does not diverge; one that goes elsewhere does. Beyond the profile's `divergence_threshold`
+  its joint target; and, from the same synced joints, the way of a step with the previous
+  target (the robot's when the tick's command reaches it a period late: a link whose round trip
+  is most of a period). The link makes the robot's measurement tens of ms old and a late joint
+  state shows it further on toward the same target, so a robot that lags or runs ahead along the
+  way does not diverge; one that goes elsewhere does. Beyond the profile's `divergence_threshold`
   (rad) the robot holds where it is that tick. A tick without a new joint state does not sync
   the twin back to the old one: the twin goes on from its own state.
 
@@ -103,6 +105,10 @@ class TwinFollower:
         self._poses: np.ndarray | None = None  # the last object poses synced from
         # synced, predicted, target: the twin's way over the last LAG_TICKS ticks
         self.predictions: deque[np.ndarray] = deque(maxlen=(PATH_POINTS + 2) * LAG_TICKS)
+        # and, for each of those ticks, the way the robot goes if that tick's command reaches
+        # it a period late (a link whose round trip is most of a period): on with the one before
+        self.late: deque[np.ndarray] = deque(maxlen=LAG_TICKS)
+        self._previous: np.ndarray | None = None  # the last joint target + gripper sent (8,)
 
     @property
     def observation_features(self) -> dict[str, Any]:
@@ -129,9 +135,15 @@ class TwinFollower:
         twin.path_every = max(1, twin.config.n_substeps // PATH_POINTS)  # the twin notes its way
         if task:
             prepare_task(self.sim.twin, get_task(task), task_rng(seed))
-        self.predictions.clear()
+        self.forget()
         self._stamp = np.nan
         self._poses = None
+
+    def forget(self) -> None:
+        """Nothing to compare the next measurement with (the twin did not step this tick)."""
+        self.predictions.clear()
+        self.late.clear()
+        self._previous = None
 
     def observe(
         self, robot_obs: dict[str, np.ndarray], velocity: np.ndarray | None = None
@@ -146,6 +158,8 @@ class TwinFollower:
         divergence = 0.0
         if self.predictions:
             divergence = path_distance(q, list(self.predictions))
+            for way in self.late:
+                divergence = min(divergence, path_distance(q, list(way)))
         stamp = float(np.asarray(robot_obs.get("t", [np.nan])).reshape(-1)[0])
         if stamp == self._stamp:
             # No new joint state since the last tick (link jitter, a lost message): the
@@ -175,9 +189,17 @@ class TwinFollower:
     def act(self, action: np.ndarray) -> np.ndarray:
         """Step the twin with `action` (through its guard); the joint target (8,) it reached for."""
         twin = self.sim.twin
+        if self._previous is not None:
+            with self.sim._lock:  # the late way: a step with the previous target, undone
+                before = twin.get_sim_state()
+                twin.path = []
+                twin.step(self._previous)
+                self.late.append(np.array([self._synced, *twin.path]))
+                twin.set_sim_state(before)
         twin.path = []
         self.sim.send_action(action)
         command = self.sim.last_command
+        self._previous = command.as_action()
         with self.sim._lock:
             self.predictions.append(self._synced)
             self.predictions.extend(twin.path or [twin.data.qpos[twin.arm_qadr].copy()])
@@ -401,7 +423,7 @@ def deploy(
         action = actor.take(k)
         if action is None:
             if twin_follow:
-                follower.predictions.clear()  # the twin did not step: nothing to compare next
+                follower.forget()  # the twin did not step: nothing to compare next
             state["missed"] += 1
             return brake()  # the policy is late or stalled
         state["missed"] = 0

@@ -17,7 +17,9 @@ Scheduling is drift-free: tick k starts at `t0 + k / fps` on the monotonic clock
 previous ticks cost. A tick that runs past the next start is an overrun; grid slots that passed
 entirely are skipped (counted as missed), so the loop never bursts to catch up. With threaded
 cameras, `t0` sits half a camera frame after a frame arrives, so that tick jitter does not make
-ticks alternately miss and double up frames. `realtime=False` runs the ticks back to back (the
+ticks alternately miss and double up frames. Without one, a robot that streams its joint states
+over a link (`robot.state_phase()`) sets `t0` a fifth of a state period after they typically
+arrive, for the same reason (`align_to_cameras=False`: neither). `realtime=False` runs the ticks back to back (the
 twin in simulated time: autoplay as fast as the CPU allows).
 
 A recorded step holds the robot's observation keys, each camera's image and capture time
@@ -44,6 +46,10 @@ from playworld.features import Feature
 
 REALTIME_SWITCH_INTERVAL_S = 0.001
 CAMERA_PATIENCE_PERIODS = 0.2  # see CameraTap: how long a tick waits for an overdue frame
+# a loop aligned to its robot's state stream ticks this long after a typical arrival: after the
+# link's jitter (+-10 ms rehearsed), and early enough that the command it sends meets the arm's
+# next control tick
+STATE_LEAD_PERIODS = 0.2
 
 #: A source maps the observation (robot keys + camera images) to an action, or None: send nothing.
 Source = Callable[[dict[str, np.ndarray]], "np.ndarray | None"]
@@ -201,8 +207,25 @@ class ControlLoop:
                 break
         return self.metrics
 
+    def _state_aligned_start(self, now: float) -> float:
+        """t0 just after the robot's joint states arrive (`robot.state_phase()`, a robot behind
+        a link that streams them), else now. Two free-running clocks at the same rate alias: a
+        tick at the moment a state arrives sees it or not by the link's jitter, so the loop
+        would act on the same state twice and skip the next."""
+        phase = getattr(self.robot, "state_phase", None)
+        # the robot's times are on time.monotonic: comparable with this loop's only on the same
+        found = phase() if callable(phase) and self.clock is time.monotonic else None
+        if found is None:
+            return now
+        arrival, state_period = found
+        t0 = arrival + STATE_LEAD_PERIODS * state_period
+        if t0 < now:
+            t0 += np.ceil((now - t0) / state_period) * state_period
+        return float(t0)
+
     def _first_start(self) -> float:
-        """t0 of the tick grid: now, or half a frame after a threaded camera's next frame.
+        """t0 of the tick grid: now, half a frame after a threaded camera's next frame, or just
+        after the robot's next joint state (`_state_aligned_start`).
 
         Cameras that render on demand render once first (their first render sets up GL).
         """
@@ -214,7 +237,7 @@ class ControlLoop:
             return now
         tap = next((t for t in self.taps if not t.on_demand), None)
         if tap is None:
-            return now
+            return self._state_aligned_start(now)
         frame = tap.camera.read(timeout=max(1.0, 3.0 / tap.camera.config.fps))
         frame_period = 1.0 / tap.camera.config.fps
         t0 = frame.t + 0.5 * frame_period

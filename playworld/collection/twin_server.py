@@ -126,6 +126,8 @@ class TwinServer:
         self._stop = threading.Event()
         self.loop: ControlLoop | None = None
         self.metrics: dict[str, Any] | None = None  # the loop's last summary (one a minute)
+        self.metrics_period_s = 60.0  # s of measurements per summary (set before start())
+        self._rotate_metrics = False
         self._requests: queue.Queue[tuple[Callable[[], Any], list[Any], threading.Event]] = (
             queue.Queue()
         )
@@ -276,7 +278,7 @@ class TwinServer:
             n: max(1, round(1.0 / (c.config.fps * dt))) for n, c in robot.cameras.items()
         }
 
-        def on_tick(tick: Tick) -> None:
+        def on_tick(tick: Tick) -> bool:
             self._publish_state()
             if self.perception_topic and tick.index % pose_every == 0:
                 self._publish_poses()
@@ -284,17 +286,19 @@ class TwinServer:
                 if tick.index % frame_every[name] == 0:
                     self._publish_image(name, cam)
             self._serve_requests()
+            # A minute of measurements at a time keeps them small on a server that runs for
+            # days (`metrics`: the last minute's summary); one run keeps one tick grid, whose
+            # phase the clients align to. (Rotated by the next tick's source: this tick's
+            # measurement is still being written.)
+            self._rotate_metrics = (tick.index + 1) % metrics_ticks == 0
+            return not self._stop.is_set()  # (also when `stop()` came before the run began)
 
         # Cameras are rendered and published by `on_tick` at their own rate, not every tick.
-        self.loop = ControlLoop(robot, self._follow, robot.fps)
+        self.loop = ControlLoop(_ServedArm(robot), self._follow, robot.fps)
+        metrics_ticks = max(1, round(self.metrics_period_s * robot.fps))
         self._started.set()
         try:
-            while not self._stop.is_set():
-                # A minute per run keeps the loop's measurements small on a server that runs
-                # for days; `metrics` holds the last minute's summary.
-                self.loop.run(duration=60.0, on_tick=on_tick)
-                self.metrics = self.loop.metrics.summary()
-                self.loop.reset_metrics()
+            self.loop.run(on_tick=on_tick)  # until `stop()`
         except Exception:
             log.exception("the twin simulation thread failed")
         finally:
@@ -303,6 +307,10 @@ class TwinServer:
 
     def _follow(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         """The loop's source: the last commanded target, or hold (brake) where the arm is."""
+        if self._rotate_metrics:
+            self.metrics = self.loop.metrics.summary()
+            self.loop.reset_metrics()
+            self._rotate_metrics = False
         with self.robot._lock:
             q, gripper = self.robot._joints()
         self._quiet_ticks += 1
@@ -363,3 +371,22 @@ class TwinServer:
         if ok:
             msg = messages.compressed_image(jpeg.tobytes(), time.time(), "jpeg", name)
             self.server.publish(self.camera_topics[name], msg)
+
+
+class _ServedArm:
+    """The served `SimRobot` as the server's loop sees it: observations are the joints only.
+    Its cameras are rendered when their frames are published, at their own rate, not every
+    tick; a tick that rendered them too published its joint state that much later, and a
+    client acting on that state met the arm's next tick that much less often."""
+
+    def __init__(self, robot: Any) -> None:
+        self.robot = robot
+
+    def __getattr__(self, name: str) -> Any:  # features, guard, send_action, last_command
+        return getattr(self.robot, name)
+
+    def get_observation(self) -> dict[str, np.ndarray]:
+        with self.robot._lock:
+            q, gripper = self.robot._joints()
+            t = float(self.robot.twin.data.time)
+        return {"joint_pos": q, "gripper": np.array([gripper]), "t": np.array([t])}

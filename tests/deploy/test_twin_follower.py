@@ -83,3 +83,29 @@ def test_acting_notes_the_way_to_compare_with(follower):
         here, joint_pos=here["joint_pos"] + 0.05 * (-1.0) ** np.arange(7), t=np.array([1.2])
     )
     assert follower.observe(elsewhere)[1] > 0.04
+
+
+def test_a_command_that_reaches_the_robot_a_period_late_is_not_divergence(follower):
+    sim = robot_from_profile("sim_panda", action_space="joint_pos", cameras={}, fps=10.0)
+    with sim:
+        far = TwinFollower(sim, OBJECTS)
+        far.start_episode(seed=0, task="open_drawer")  # the robot, set up as the twin is
+        robot = far.sim
+
+        def measure(t):
+            twin = robot.twin
+            obs = observation(far, t, object_poses(twin))
+            return follower.observe(obs, twin.data.qvel[twin.arm_dofs].copy())
+
+        obs, _ = measure(1.0)
+        first = follower.act(np.concatenate([obs["joint_pos"] + 0.1, [1.0]]))
+        robot.send_action(first)  # on time
+        obs, divergence = measure(1.1)
+        assert divergence < 1e-6
+        follower.act(np.concatenate([obs["joint_pos"] + 0.1, [1.0]]))
+        robot.send_action(first)  # the second command is late: the robot goes on with the first
+        q = robot.twin.data.qpos[robot.twin.arm_qadr].copy()
+        own = path_distance(q, list(follower.predictions))
+        assert own > 1e-3  # off the twin's own way (the robot's came from a 0.1 rad step)
+        _, divergence = measure(1.2)
+        assert divergence < 1e-4, (divergence, own)  # on the late way the twin noted

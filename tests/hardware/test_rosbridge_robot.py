@@ -256,3 +256,35 @@ def test_server_killed_mid_run_then_back(caplog):
         robot.disconnect()
         proc.kill()
         proc.wait(timeout=10)
+
+
+def test_a_loop_ticks_just_after_the_arms_states_arrive(robot):
+    from playworld.collection.loop import STATE_LEAD_PERIODS, ControlLoop
+
+    time.sleep(0.6)  # a few states in
+    arrival, period = robot.state_phase()
+    assert abs(period - 0.1) < 0.01  # the served arm publishes at its 10 Hz control rate
+    stamps, starts = [], []
+
+    def source(obs):
+        stamps.append(robot.state_stamp)
+        return None  # send nothing
+
+    loop = ControlLoop(robot, source, 10.0)
+    loop.run(max_ticks=20, on_tick=lambda tick: starts.append(tick.start))
+    # each tick sees a state the previous one did not (two 10 Hz clocks, phase-locked)
+    assert len(set(stamps)) >= 19, np.diff(stamps)
+    # and ticks a fifth of a period after a typical arrival
+    offset = (np.array(starts) - arrival - STATE_LEAD_PERIODS * period) % period
+    offset = np.minimum(offset, period - offset)
+    assert np.median(offset) < 0.01, offset
+
+
+def test_the_served_arm_keeps_one_tick_grid_while_its_measurements_rotate():
+    server = TwinServer(port=0)
+    server.metrics_period_s = 0.3
+    with server:
+        time.sleep(1.0)
+        assert server._thread.is_alive() and server.metrics is not None
+        assert server.metrics["ticks"] >= 2  # a summary of the last 0.3 s, not of the whole run
+        assert server.metrics["ticks"] <= 4 and server.loop.metrics.summary()["ticks"] <= 4

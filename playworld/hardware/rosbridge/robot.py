@@ -159,6 +159,7 @@ class RosBridgeRobot(Robot):
         # every joint state received, (header stamp s, q (n,)), newest last: what the arm did
         # between two observations (how fast it stopped), whatever the control loop sampled
         self._joint_log: deque[tuple[float, np.ndarray]] = deque(maxlen=JOINT_LOG_LEN)
+        self._arrivals: deque[float] = deque(maxlen=16)  # receive times (clock()) of states
         cams = {n: CAMERAS.config_from_dict(c) for n, c in config.cameras.items()}
         for n, c in cams.items():
             if not isinstance(c, RosBridgeCameraConfig):
@@ -283,6 +284,7 @@ class RosBridgeRobot(Robot):
                 self._velocity = velocity
                 self.state_stamp = stamp  # the robot's clock (s, header stamp): timing figures
                 self._joint_log.append((stamp, q))
+                self._arrivals.append(now)
                 self._states_seen += 1
                 self._link_down_reported = False
         self._state_event.set()
@@ -306,6 +308,23 @@ class RosBridgeRobot(Robot):
         first: what the arm did between two observations, however the loop sampled it."""
         with self._lock:
             return list(self._joint_log)
+
+    def state_phase(self) -> tuple[float, float] | None:
+        """When joint states arrive: (a typical arrival time on `clock()`, the period between
+        arrivals, s), from the last few; None before there are 4. A control loop ticking just
+        after arrivals acts on fresh states and never samples one twice or skips one."""
+        with self._lock:
+            t = np.array(self._arrivals)
+        if len(t) < 4:
+            return None
+        period = float(np.median(np.diff(t)))
+        if not period > 0:
+            return None
+        # each arrival's offset from the last, on the circle of one period: their mean is the
+        # stream's phase whatever the link's jitter did to any one of them
+        angle = 2 * np.pi * ((t - t[-1]) / period)
+        mean = np.angle(np.exp(1j * angle).mean()) / (2 * np.pi) * period
+        return float(t[-1] + mean), period
 
     def get_observation(self) -> dict[str, np.ndarray]:
         self._require_connected()
