@@ -54,6 +54,8 @@ class FrameModelConfig:
     sample_steps: int = 3
     predict_delta: bool = True
     action_planes: bool = True
+    ada_norms: int = 2
+    p_sigma_max: float = 0.0
     action_dim: int = 0
     normalizer: dict[str, Any] | None = None
     delta_gain: float = 1.0
@@ -67,6 +69,8 @@ class FrameModelConfig:
                 f"model.image_size {self.image_size} must be two sizes divisible by {down} "
                 f"(patch {self.patch} x 2^(levels-1) for {len(self.channels)} UNet levels)"
             )
+        if self.ada_norms not in (1, 2):
+            raise ConfigError(f"model.ada_norms must be 1 or 2, got {self.ada_norms}")
         if self.patch < 1:
             raise ConfigError(f"model.patch must be >= 1, got {self.patch}")
         if self.history < 1 or self.blocks < 1 or not self.channels or min(self.channels) < 4:
@@ -104,6 +108,7 @@ class FrameDiffusion(Trainable):
                 sigma_data=config.sigma_data,
                 sigma_max=config.sigma_max,
                 sample_steps=config.sample_steps,
+                p_sigma_max=config.p_sigma_max,
             )
         )
         self.noise_emb = torch.nn.Sequential(FourierEmbedding(e), torch.nn.Linear(e, e))
@@ -111,7 +116,14 @@ class FrameDiffusion(Trainable):
         self.cond = torch.nn.Sequential(torch.nn.SiLU(), torch.nn.Linear(e, e), torch.nn.SiLU())
         p2 = config.patch**2
         planes = k * config.action_dim if config.action_planes else 0
-        self.unet = UNet((3 + 3 * k) * p2 + planes, 3 * p2, config.channels, config.blocks, e)
+        self.unet = UNet(
+            (3 + 3 * k) * p2 + planes,
+            3 * p2,
+            config.channels,
+            config.blocks,
+            e,
+            ada_in=config.ada_norms == 2,
+        )
 
     @property
     def config(self) -> dict[str, Any]:
