@@ -14,6 +14,8 @@ output), which makes a training step several times cheaper at 64x64 on a CPU; ``
 zero sample and capacity goes to what moves. ``action_planes`` (default on): the normalised
 actions also enter the UNet's input as constant planes, so the first convolution can tie an
 action to the pixels it moves (the embedding path alone learns that slowly on a CPU budget).
+``guidance`` (with ``action_dropout``): classifier-free guidance on the actions, which a small,
+briefly trained denoiser otherwise under-uses (its prediction stays close to the action-free one).
 
 Frames: uint8 (…, H, W, 3) outside, float in [-1, 1] channels-first inside.
 """
