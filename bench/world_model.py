@@ -14,7 +14,8 @@ and the frame model for a wall-clock budget, then prints `name: value` lines:
     frame_err_vs_copy              one-step RMSE on moving pixels / copying the last frame
     frame_action_sensitivity       that RMSE with the true actions / with actions shuffled
     frame_psnr_h1/h4/h16, frame_psnr_copy_h*   imagined frames vs the recording (dB)
-    imagine_frame_fps_64           frames/s, batch 1, 3 Euler steps
+    imagine_frame_fps_64           frames/s, batch 1, 3 Euler steps (each two network
+                                   evaluations with the config's action guidance)
     imagine_state_steps_per_s      imagined steps/s of the diffusion model, batch 64
     train_samples_per_s_<model>    training throughput of each model
     wall_s                         the whole run

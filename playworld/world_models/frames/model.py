@@ -14,6 +14,8 @@ output), which makes a training step several times cheaper at 64x64 on a CPU; ``
 zero sample and capacity goes to what moves. ``action_planes`` (default on): the normalised
 actions also enter the UNet's input as constant planes, so the first convolution can tie an
 action to the pixels it moves (the embedding path alone learns that slowly on a CPU budget).
+``guidance`` (with ``action_dropout``): classifier-free guidance on the actions, which a small,
+briefly trained denoiser otherwise under-uses (its prediction stays close to the action-free one).
 
 Frames: uint8 (…, H, W, 3) outside, float in [-1, 1] channels-first inside.
 """
@@ -39,7 +41,14 @@ from playworld.world_models.nn import FourierEmbedding
 @dataclass(frozen=True)
 class FrameModelConfig:
     """camera key, frame size, history frames, UNet channels per level and blocks per level,
-    EDM settings; ``action_dim``, ``normalizer`` (actions) and ``delta_gain`` come from `fit`."""
+    EDM settings; ``action_dim``, ``normalizer`` (actions) and ``delta_gain`` come from `fit`.
+
+    ``ada_norms``: 2 = the conditioning (noise level + actions) modulates both group norms of
+    every UNet block (DIAMOND), 1 = only the second. ``p_sigma_max``: fraction of training
+    samples at the sampler's first noise level (`EDMConfig`). ``action_dropout``: fraction of
+    training samples without their actions (a learned null condition); ``guidance``: classifier-
+    free guidance scale on the actions at sampling (1: off; needs ``action_dropout`` > 0), which
+    costs a second network evaluation per step."""
 
     camera: str = "front"
     action_key: str = "action"
@@ -54,6 +63,10 @@ class FrameModelConfig:
     sample_steps: int = 3
     predict_delta: bool = True
     action_planes: bool = True
+    ada_norms: int = 2
+    p_sigma_max: float = 0.0
+    action_dropout: float = 0.0
+    guidance: float = 1.0
     action_dim: int = 0
     normalizer: dict[str, Any] | None = None
     delta_gain: float = 1.0
@@ -67,8 +80,17 @@ class FrameModelConfig:
                 f"model.image_size {self.image_size} must be two sizes divisible by {down} "
                 f"(patch {self.patch} x 2^(levels-1) for {len(self.channels)} UNet levels)"
             )
+        if self.ada_norms not in (1, 2):
+            raise ConfigError(f"model.ada_norms must be 1 or 2, got {self.ada_norms}")
         if self.patch < 1:
             raise ConfigError(f"model.patch must be >= 1, got {self.patch}")
+        if not 0 <= self.action_dropout < 1:
+            raise ConfigError(f"model.action_dropout must be in [0, 1), got {self.action_dropout}")
+        if self.guidance != 1 and self.action_dropout == 0:
+            raise ConfigError(
+                f"model.guidance {self.guidance} needs a model trained without its actions at "
+                "times: set model.action_dropout > 0 (e.g. 0.1), or guidance 1"
+            )
         if self.history < 1 or self.blocks < 1 or not self.channels or min(self.channels) < 4:
             raise ConfigError("model.history and blocks must be >= 1, channels >= 4 each")
 
@@ -104,14 +126,24 @@ class FrameDiffusion(Trainable):
                 sigma_data=config.sigma_data,
                 sigma_max=config.sigma_max,
                 sample_steps=config.sample_steps,
+                p_sigma_max=config.p_sigma_max,
             )
         )
         self.noise_emb = torch.nn.Sequential(FourierEmbedding(e), torch.nn.Linear(e, e))
-        self.action_emb = torch.nn.Linear(k * config.action_dim, e)
+        # with action dropout, one more input: 1 = actions given, 0 = none (CFG's null condition)
+        self.a_in = k * config.action_dim + (config.action_dropout > 0)
+        self.action_emb = torch.nn.Linear(self.a_in, e)
         self.cond = torch.nn.Sequential(torch.nn.SiLU(), torch.nn.Linear(e, e), torch.nn.SiLU())
         p2 = config.patch**2
-        planes = k * config.action_dim if config.action_planes else 0
-        self.unet = UNet((3 + 3 * k) * p2 + planes, 3 * p2, config.channels, config.blocks, e)
+        planes = self.a_in if config.action_planes else 0
+        self.unet = UNet(
+            (3 + 3 * k) * p2 + planes,
+            3 * p2,
+            config.channels,
+            config.blocks,
+            e,
+            ada_in=config.ada_norms == 2,
+        )
 
     @property
     def config(self) -> dict[str, Any]:
@@ -125,11 +157,17 @@ class FrameDiffusion(Trainable):
     def window(self) -> int:
         return self.cfg.history + 1
 
-    def _denoiser(self, past: torch.Tensor, actions: torch.Tensor):
-        """past (B, K, 3, H, W) in [-1, 1], actions (B, K, A) raw -> net(x, c_noise)."""
+    def _denoiser(
+        self, past: torch.Tensor, actions: torch.Tensor, keep: torch.Tensor | None = None
+    ):
+        """past (B, K, 3, H, W) in [-1, 1], actions (B, K, A) raw, keep (B,) 1 = use the actions,
+        0 = the null condition (default all 1) -> net(x, c_noise)."""
         b = past.shape[0]
         cond_frames = past.flatten(1, 2)  # (B, 3K, H, W)
         a = self.normalizer.normalize(self.cfg.action_key, actions).flatten(1)
+        if self.cfg.action_dropout > 0:
+            keep = torch.ones(b, device=a.device) if keep is None else keep.to(a.dtype)
+            a = torch.cat([a * keep[:, None], keep[:, None]], dim=1)
         a_emb = self.action_emb(a)
         p = self.cfg.patch
 
@@ -148,7 +186,10 @@ class FrameDiffusion(Trainable):
         frames = to_float(batch[self.cfg.camera])  # (B, K+1, 3, H, W)
         past, nxt = frames[:, :k], frames[:, k]
         x0 = (nxt - past[:, -1]) * self.cfg.delta_gain if self.cfg.predict_delta else nxt
-        net = self._denoiser(past, batch[self.cfg.action_key][:, :k])
+        keep = None
+        if self.cfg.action_dropout > 0:
+            keep = torch.rand(frames.shape[0], device=frames.device) >= self.cfg.action_dropout
+        net = self._denoiser(past, batch[self.cfg.action_key][:, :k], keep)
         return self.edm.loss(net, x0).mean(), {}
 
     @torch.no_grad()
@@ -163,6 +204,11 @@ class FrameDiffusion(Trainable):
         """past (B, K, 3, H, W) in [-1, 1], actions (B, K, A) (the last is the one taken after the
         last frame) -> next frame (B, 3, H, W) in [-1, 1]."""
         net = self._denoiser(past, actions)
+        w = self.cfg.guidance
+        if w != 1:  # classifier-free guidance: from the action-free prediction, w x towards
+            # the one with the actions (Ho & Salimans 2022)
+            free = self._denoiser(past, actions, torch.zeros(past.shape[0], device=past.device))
+            net = _guided(net, free, w)
         shape = (past.shape[0], *past.shape[2:])
         x = self.edm.sample(net, shape, steps=steps, generator=generator, device=past.device)
         if self.cfg.predict_delta:
@@ -198,6 +244,16 @@ class FrameDiffusion(Trainable):
             out.append(to_uint8(nxt))
             past = torch.cat([past[:, 1:], nxt[:, None]], dim=1)
         return torch.stack(out, dim=1)
+
+
+def _guided(cond, free, w: float):
+    """net(x, c_noise) = free + w * (cond - free): two network evaluations per call."""
+
+    def net(x: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
+        out_c, out_f = cond(x, c_noise), free(x, c_noise)
+        return out_f + w * (out_c - out_f)
+
+    return net
 
 
 def fit(config: FrameModelConfig, dataset: Any) -> FrameDiffusion:
