@@ -456,7 +456,7 @@ def deploy(
         return not (referee is not None and referee.success)
 
     writer = StepQueue(store) if store is not None else None
-    loop = ControlLoop(timed, source, fps, writer=writer, view=view)
+    loop = ControlLoop(timed, source, fps, writer=writer, view=view, align_to_states=True)
     judge = getattr(robot, "task_success", None)
     can_judge = bool(config.task) and getattr(robot.config, "task_success_service", None)
     episodes: list[dict[str, Any]] = []

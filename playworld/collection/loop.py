@@ -19,7 +19,8 @@ entirely are skipped (counted as missed), so the loop never bursts to catch up. 
 cameras, `t0` sits half a camera frame after a frame arrives, so that tick jitter does not make
 ticks alternately miss and double up frames. Without one, a robot that streams its joint states
 over a link (`robot.state_phase()`) sets `t0` a fifth of a state period after they typically
-arrive, for the same reason (`align_to_cameras=False`: neither). `realtime=False` runs the ticks back to back (the
+arrive, for the same reason, when asked (`align_to_states=True`: `playworld deploy`; with
+`align_to_cameras=False`, neither). `realtime=False` runs the ticks back to back (the
 twin in simulated time: autoplay as fast as the CPU allows).
 
 A recorded step holds the robot's observation keys, each camera's image and capture time
@@ -80,6 +81,7 @@ class ControlLoop:
         writer: StepQueue | None = None,
         realtime: bool = True,
         align_to_cameras: bool = True,
+        align_to_states: bool = False,
         clock: Callable[[], float] = time.monotonic,
         view: Callable[[Tick], None] | None = None,
     ) -> None:
@@ -99,6 +101,7 @@ class ControlLoop:
         # syscall that cost ~100 us here (7 a tick: more than the rest of an evaluation step).
         self._cpu_clock = time.thread_time if realtime else _no_cpu_clock
         self.align_to_cameras = align_to_cameras
+        self.align_to_states = align_to_states
         self.clock = clock
         self.view = view  # called with every Tick, e.g. playworld.viewer.LiveView
         self.recording = False
@@ -212,7 +215,7 @@ class ControlLoop:
         a link that streams them), else now. Two free-running clocks at the same rate alias: a
         tick at the moment a state arrives sees it or not by the link's jitter, so the loop
         would act on the same state twice and skip the next."""
-        phase = getattr(self.robot, "state_phase", None)
+        phase = getattr(self.robot, "state_phase", None) if self.align_to_states else None
         # the robot's times are on time.monotonic: comparable with this loop's only on the same
         found = phase() if callable(phase) and self.clock is time.monotonic else None
         if found is None:

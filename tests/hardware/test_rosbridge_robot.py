@@ -270,7 +270,7 @@ def test_a_loop_ticks_just_after_the_arms_states_arrive(robot):
         stamps.append(robot.state_stamp)
         return None  # send nothing
 
-    loop = ControlLoop(robot, source, 10.0)
+    loop = ControlLoop(robot, source, 10.0, align_to_states=True)
     loop.run(max_ticks=20, on_tick=lambda tick: starts.append(tick.start))
     # each tick sees a state the previous one did not (two 10 Hz clocks, phase-locked)
     assert len(set(stamps)) >= 19, np.diff(stamps)
