@@ -18,6 +18,9 @@ and the frame model for a wall-clock budget, then prints `name: value` lines:
                                    evaluations with the config's action guidance)
     imagine_state_steps_per_s      imagined steps/s of the diffusion model, batch 64
     train_samples_per_s_<model>    training throughput of each model
+    frame_train_steps, frame_train_bf16   the frame model's steps in its budget, and whether
+                                   it trained with bf16 autocast (frames.yaml: mixed_precision
+                                   auto, bf16 where the CPU computes it natively)
     wall_s                         the whole run
 
 `--threads` (default 1) sets torch's CPU threads: on a machine shared with other work one
@@ -129,6 +132,7 @@ def main() -> None:
         result = train_world_model(run, front_store, out)
         figures["train_samples_per_s_frame_diffusion"] = result.samples_per_s
         figures["frame_train_steps"] = result.step
+        figures["frame_train_bf16"] = float(result.precision == "bf16")
         frames = load_world_model(out)
         fs = score_frames(frames, front_store, one_step_starts=256, rollout_starts=16)
         figures["frame_err_vs_copy"] = fs["frame_err_vs_copy"]

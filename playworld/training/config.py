@@ -23,20 +23,22 @@ from typing import Any
 from playworld.errors import ConfigError, did_you_mean
 
 SCHEDULES = ("constant", "cosine", "linear")
-PRECISIONS = ("no", "bf16", "fp16")
+PRECISIONS = ("no", "bf16", "fp16", "auto")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything the loop needs besides the model and the data.
 
-        steps: optimiser steps in all (the learning-rate schedule spans them); minutes: a wall-clock
-        budget that ends the run early (0: none; the schedule is unchanged). lr with ``warmup_steps``
-        of linear warm-up, then ``schedule``. ``grad_clip``: max global grad norm (0: off).
-        ``ema_decay``: 0 turns EMA off. ``diverge_factor``: a loss above this many times its running
-        mean (after ``warmup_steps``), or a non-finite one, stops the run. ``device``: ``auto`` (what
-        accelerate picks), ``cpu`` or ``cuda``. ``threads``: torch CPU threads (0: torch's default;
-    1 is faster on a machine loaded by other work). Intervals are in steps (0: only at the end).
+    steps: optimiser steps in all (the learning-rate schedule spans them); minutes: a wall-clock
+    budget that ends the run early (0: none; the schedule is unchanged). lr with ``warmup_steps``
+    of linear warm-up, then ``schedule``. ``grad_clip``: max global grad norm (0: off).
+    ``ema_decay``: 0 turns EMA off. ``diverge_factor``: a loss above this many times its running
+    mean (after ``warmup_steps``), or a non-finite one, stops the run. ``device``: ``auto`` (what
+    accelerate picks), ``cpu`` or ``cuda``. ``threads``: torch CPU threads (0: torch's default;
+    1 is faster on a machine loaded by other work). ``mixed_precision``: ``no``, ``bf16``, ``fp16``
+    (accelerate's autocast) or ``auto``: bf16 where the device computes it natively (a GPU with
+    bf16, a CPU with AVX512-BF16 or AMX), else none. Intervals are in steps (0: only at the end).
     """
 
     steps: int = 1000
@@ -60,6 +62,8 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        if self.mixed_precision is False:  # YAML reads a bare `no` as false
+            object.__setattr__(self, "mixed_precision", "no")
         if self.steps < 1 or self.batch_size < 1:
             raise ConfigError(
                 f"train.steps and train.batch_size must be >= 1, got {self.steps}, {self.batch_size}"

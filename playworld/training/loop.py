@@ -38,7 +38,8 @@ class TrainingDivergedError(PlayworldError):
 
 @dataclass
 class TrainResult:
-    """What a run did: ``losses`` as (step, loss) for every step of this run."""
+    """What a run did: ``losses`` as (step, loss) for every step of this run; ``precision``: the
+    autocast it ran with (``train.mixed_precision`` resolved)."""
 
     step: int
     checkpoint: Path
@@ -46,6 +47,7 @@ class TrainResult:
     seconds: float
     samples_per_s: float
     losses: list[tuple[int, float]] = field(default_factory=list)
+    precision: str = "no"
 
 
 class EpochBatchSampler:
@@ -87,6 +89,24 @@ def _schedule(config: TrainConfig) -> Callable[[int], float]:
     return sched.lr_lambdas[0]
 
 
+def native_bf16(device: str = "auto") -> bool:
+    """Whether ``device`` (``auto``: a GPU if one is visible, else the CPU) computes bf16 natively:
+    a GPU that supports it, or a CPU with AVX512-BF16 or AMX tiles (elsewhere autocast to bf16 is
+    emulated and slower than float32)."""
+    if device != "cpu" and torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    # private probes, hence the fallbacks: no probe, no native bf16
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+
+
+def resolve_precision(mixed_precision: str, device: str = "auto") -> str:
+    """accelerate's ``mixed_precision`` for a `TrainConfig` value (``auto``: see `native_bf16`)."""
+    if mixed_precision != "auto":
+        return mixed_precision
+    return "bf16" if native_bf16(device) else "no"
+
+
 def _loss_logs(logs: Mapping[str, Any]) -> dict[str, float]:
     return {
         k: float(v.detach().item() if isinstance(v, torch.Tensor) else v) for k, v in logs.items()
@@ -121,7 +141,17 @@ def train(
         raise ConfigError(f"nothing to resume: {out} holds no complete checkpoint")
     if config.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("train.device is cuda but no GPU is visible; use auto or cpu")
-    accelerator = Accelerator(cpu=config.device == "cpu", mixed_precision=config.mixed_precision)
+    precision = resolve_precision(config.mixed_precision, config.device)
+    try:
+        accelerator = Accelerator(cpu=config.device == "cpu", mixed_precision=precision)
+    except ValueError:
+        # accelerate keeps one precision per process; a later run in the same process (a
+        # benchmark, a notebook) with another one starts its state afresh, as accelerate's own
+        # tests do (the distributed part, PartialState, is kept)
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state()
+        accelerator = Accelerator(cpu=config.device == "cpu", mixed_precision=precision)
     set_seed(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -268,6 +298,7 @@ def train(
         seconds=seconds,
         samples_per_s=done * config.batch_size / max(seconds, 1e-9),
         losses=losses,
+        precision=precision,
     )
 
 

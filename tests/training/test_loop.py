@@ -24,6 +24,7 @@ from playworld.training import (
     train,
 )
 from playworld.training.checkpoint import checkpoints
+from playworld.training.loop import native_bf16, resolve_precision
 
 
 @register_model("test_regressor")
@@ -183,3 +184,19 @@ def test_yaml_config_overrides_and_validation(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="must map section names"):
         load_yaml(tmp_path / "bad.yaml")
+
+
+def test_mixed_precision_auto_is_bf16_only_where_the_device_computes_it(tmp_path: Path) -> None:
+    # a bare `no` in YAML reads as false: still full precision, not a confusing type error
+    run = apply_overrides({}, ["train.mixed_precision=no"])
+    assert TrainConfig.from_dict(run["train"]).mixed_precision == "no"
+    assert resolve_precision("auto", "cpu") == ("bf16" if native_bf16("cpu") else "no")
+    assert resolve_precision("fp16", "cpu") == "fp16"
+    torch.manual_seed(0)
+    result = train(Regressor(), Pairs(), cfg(steps=60, mixed_precision="auto"), tmp_path / "run")
+    assert result.precision == resolve_precision("auto", "cpu")
+    first = sum(v for _, v in result.losses[:5]) / 5
+    last = sum(v for _, v in result.losses[-5:]) / 5
+    assert last < 0.5 * first  # it learns under autocast too
+    with pytest.raises(ConfigError, match="mixed_precision 'bf61' is unknown.*'bf16'"):
+        TrainConfig(mixed_precision="bf61")
