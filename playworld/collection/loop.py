@@ -19,8 +19,9 @@ entirely are skipped (counted as missed), so the loop never bursts to catch up. 
 cameras, `t0` sits half a camera frame after a frame arrives, so that tick jitter does not make
 ticks alternately miss and double up frames. Without one, a robot that streams its joint states
 over a link (`robot.state_phase()`) sets `t0` a fifth of a state period after they typically
-arrive, for the same reason, when asked (`align_to_states=True`: `playworld deploy`; with
-`align_to_cameras=False`, neither). `realtime=False` runs the ticks back to back (the
+arrive, for the same reason, when asked (`align_to_states=True`: `playworld deploy` and
+`record`; a loop started as the robot connects first waits up to `STATE_PHASE_WAIT_S` for the
+few states the phase needs; with `align_to_cameras=False`, neither). `realtime=False` runs the ticks back to back (the
 twin in simulated time: autoplay as fast as the CPU allows).
 
 A recorded step holds the robot's observation keys, each camera's image and capture time
@@ -51,6 +52,8 @@ CAMERA_PATIENCE_PERIODS = 0.2  # see CameraTap: how long a tick waits for an ove
 # link's jitter (+-10 ms rehearsed), and early enough that the command it sends meets the arm's
 # next control tick
 STATE_LEAD_PERIODS = 0.2
+#: How long the first tick waits for the robot's state phase (a few states of a >= 4 Hz stream).
+STATE_PHASE_WAIT_S = 1.0
 
 #: A source maps the observation (robot keys + camera images) to an action, or None: send nothing.
 Source = Callable[[dict[str, np.ndarray]], "np.ndarray | None"]
@@ -217,9 +220,16 @@ class ControlLoop:
         would act on the same state twice and skip the next."""
         phase = getattr(self.robot, "state_phase", None) if self.align_to_states else None
         # the robot's times are on time.monotonic: comparable with this loop's only on the same
-        found = phase() if callable(phase) and self.clock is time.monotonic else None
+        if not (callable(phase) and self.clock is time.monotonic):
+            return now
+        # a loop that starts just after the robot connected waits for the few states the phase
+        # needs: started free, it would keep an aliasing phase for the whole run
+        deadline = now + STATE_PHASE_WAIT_S
+        while (found := phase()) is None and self.clock() < deadline:
+            time.sleep(0.01)
         if found is None:
             return now
+        now = self.clock()
         arrival, state_period = found
         t0 = arrival + STATE_LEAD_PERIODS * state_period
         if t0 < now:

@@ -290,6 +290,9 @@ class RecordSession:
                     self.fps,
                     cameras=rig.cameras,
                     view=self.view,
+                    # ticks just after an arm's states arrive over a link: a free phase near
+                    # the arm's own tick made every command land a tick late (replays 6 cm off)
+                    align_to_states=True,
                 )
                 info = {"source": "teleop", "robot": rig.robot.name, "profile": rig.profile}
                 twin = getattr(rig.robot, "twin", None)

@@ -258,12 +258,13 @@ def test_server_killed_mid_run_then_back(caplog):
         proc.wait(timeout=10)
 
 
-def test_a_loop_ticks_just_after_the_arms_states_arrive(robot):
+@pytest.mark.parametrize("connected_s", [0.6, 0.0], ids=["after-a-few-states", "at-connect"])
+def test_a_loop_ticks_just_after_the_arms_states_arrive(robot, connected_s):
+    """Also a loop started the moment the robot connects (`playworld record`), before the
+    stream's phase is known: started free, it kept an aliasing phase for the whole session."""
     from playworld.collection.loop import STATE_LEAD_PERIODS, ControlLoop
 
-    time.sleep(0.6)  # a few states in
-    arrival, period = robot.state_phase()
-    assert abs(period - 0.1) < 0.01  # the served arm publishes at its 10 Hz control rate
+    time.sleep(connected_s)
     stamps, starts = [], []
 
     def source(obs):
@@ -272,6 +273,8 @@ def test_a_loop_ticks_just_after_the_arms_states_arrive(robot):
 
     loop = ControlLoop(robot, source, 10.0, align_to_states=True)
     loop.run(max_ticks=20, on_tick=lambda tick: starts.append(tick.start))
+    arrival, period = robot.state_phase()
+    assert abs(period - 0.1) < 0.01  # the served arm publishes at its 10 Hz control rate
     # each tick sees a state the previous one did not (two 10 Hz clocks, phase-locked)
     assert len(set(stamps)) >= 19, np.diff(stamps)
     # and ticks a fifth of a period after a typical arrival
