@@ -4,10 +4,11 @@ the SAVED checkpoints in the twin with expert goals.
     python bench/policies.py [--quick] [--out out/bench_policies]
 
 1. Play data: `autoplay_parallel` over every task, state-only (no cameras), seed 0, 2 workers,
-   episodes of >= 40 steps each from a reset twin (`PLAY`); 60 min of twin time (quick: 20).
+   episodes of >= 40 steps each from a reset twin (`PLAY`); 240 min of twin time (quick: 80).
 2. Each policy is trained with a fixed wall-clock budget on the shared training loop
-   (`playworld train policy`), two at a time (one torch thread each, one per core; `--workers`
-   at once), then its folder `<out>/<policy>/policy` is loaded from disk.
+   (`playworld train policy`, with `configs/policies/<type>.yaml` where there is one), two at
+   a time (one torch thread each, one per core; `--workers` at once), then its folder
+   `<out>/<policy>/policy` is loaded from disk.
 3. Evaluation (`playworld.collection.evaluation`, goals="expert": the observation a scripted
    expert reaches from the same start in a copy of the twin): 17 tasks x 50 seeds (quick: x 10)
    and 200 CALVIN chains of 5 (quick: 40), 2 workers.
@@ -43,6 +44,10 @@ from playworld.collection.evaluation import evaluate, evaluate_chains  # noqa: E
 from playworld.policies import make_policy  # noqa: E402
 from playworld.policies.hindsight import HindsightConfig, HindsightWindows  # noqa: E402
 from playworld.policies.train import train_policy  # noqa: E402
+
+#: Run configs (policy / data / train sections) of the policies that have one, by type.
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "policies"
+CONFIG_FILES = {"gcbc": "gcbc.yaml", "play-lmp": "play_lmp.yaml"}
 
 #: name in the figures -> (policy type, training minutes full / quick). Policies train two at
 #: a time in this order (each on one thread: a core each), so a pair costs its longer budget.
@@ -80,8 +85,14 @@ def act_ms_p99(policy_dir: Path, store: Path, calls: int = 300) -> float:
 
 
 def train_one(kind: str, store: Path, out: Path, minutes: float) -> tuple[float, int]:
-    """Train one policy (in a worker process); its (seconds, steps)."""
-    _, result = train_policy(kind, store, out, minutes=minutes, steps=100_000, progress=False)
+    """Train one policy (in a worker process) with its run config (`CONFIG_FILES`); its
+    (seconds, steps)."""
+    from playworld.training.config import load_yaml
+
+    config = load_yaml(CONFIGS / CONFIG_FILES[kind]) if kind in CONFIG_FILES else None
+    _, result = train_policy(
+        kind, store, out, minutes=minutes, steps=100_000, config=config, progress=False
+    )
     return result.seconds, result.step
 
 
@@ -103,7 +114,9 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
 
-    play_minutes = args.play_minutes or (20.0 if quick else 60.0)  # twin time: 10 Hz control
+    # twin time at 10 Hz (~4 s of CPU per twin minute). GCBC on relative keypoints overfits
+    # 20 min of play: 0.28 success with 20 min, 0.50 with 80 (3 min of training, quick seeds).
+    play_minutes = args.play_minutes or (80.0 if quick else 240.0)
     store = out / "play.zarr"
     summary = autoplay_parallel(store, PLAY, int(play_minutes * 600), workers=args.workers)
     figures: dict[str, object] = {"play_steps": summary["steps"]}

@@ -5,7 +5,14 @@
 A `Player` is an action source for the `ControlLoop`: it picks a random task of the mix that is
 feasible in the current state, drives the twin's scripted expert for it (with optional Gaussian
 action noise), and closes the segment when the task's success predicate holds, the expert has
-finished its waypoints, or `task_steps` ran out. There is no reset between tasks or episodes;
+finished its waypoints, or `task_steps` ran out.
+
+Every step also records `expert_action` (7,): the expert's own action before the noise. With
+`noise > 0` the store is DART data (Laskey et al. 2017, "DART: Noise Injection for Robust
+Imitation Learning"): the executed, noisy `action` takes the arm off the expert's path into states
+a cloned policy drifts to, and the closed-loop expert's `expert_action` there says how to get
+back. Cloning `expert_action` (`action_key: expert_action` of the goal policies) learns those
+corrections without learning the noise; cloning `action` learns the noise too. There is no reset between tasks or episodes;
 the twin is reset only when no task of the mix is feasible (between episodes, counted).
 
 Episodes are chains of whole segments, at least `episode_steps` long. Metadata of an episode:
@@ -36,6 +43,8 @@ import numpy as np
 from playworld.errors import ConfigError
 
 HOLD_STEPS_AFTER_PLAN = 3  # steps to wait after the expert's last waypoint before judging
+#: The store key of the expert's clean action (the DART label; see the module docstring).
+LABEL_KEY = "expert_action"
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,8 @@ class AutoplayConfig:
 
     `tasks`: task names (empty: every registered task); `weights`: relative frequency of each
     (None: uniform among the feasible ones). `noise`: std of Gaussian noise on the position and
-    rotation deltas, as a fraction of the largest step. `cameras`: twin cameras to record
+    rotation deltas, as a fraction of the largest step, added to the executed action only (the
+    store's `expert_action` keeps the expert's: DART, see the module docstring). `cameras`: twin cameras to record
     (`front`, `wrist`; empty: none), `height` x `width` pixels. `realtime`: pace the loop at the
     control rate (else as fast as the CPU allows; simulated time is the same either way).
     `reset_each_episode`: reset the twin (arm at home, objects re-drawn) before every episode,
@@ -113,7 +123,8 @@ class _Segment:
 
 class Player:
     """Source of `ee_delta` actions (7,) for a `ControlLoop` driving the twin's `SimRobot`; reads
-    the observation's privileged `state` and `keypoints`, like the `scripted` policy."""
+    the observation's privileged `state` and `keypoints`, like the `scripted` policy. `label`
+    is the expert's action (7,) of the last call, before the noise (`LABEL_KEY` in the store)."""
 
     def __init__(self, config: AutoplayConfig, rng: np.random.Generator) -> None:
         from playworld.sim import ScriptedExpert
@@ -127,6 +138,7 @@ class Player:
         self.wrap_up = False  # end the episode at the next segment end
         self._segment: _Segment | None = None
         self._gripper = 1.0
+        self.label = np.zeros(7, np.float32)
 
     def feasible(self, state: np.ndarray) -> list[str]:
         from playworld.sim import TASKS
@@ -160,10 +172,12 @@ class Player:
             if not names:
                 self.episode_over = True
                 self.row += 1
-                return np.array([0, 0, 0, 0, 0, 0, self._gripper], np.float32)
+                self.label = np.array([0, 0, 0, 0, 0, 0, self._gripper], np.float32)
+                return self.label.copy()
             self._segment = _Segment(self._choose(names), self.row, state)
             self.expert.reset(self._segment.task)
         action = self.expert.act({"state": state, "keypoints": obs["keypoints"]})
+        self.label = action.astype(np.float32)
         if self.config.noise > 0:
             from playworld.hardware.ee import MAX_POS_STEP, MAX_ROT_STEP
 
@@ -180,6 +194,19 @@ class Player:
         if w.sum() <= 0:
             return names[int(self.rng.integers(len(names)))]
         return names[int(self.rng.choice(len(names), p=w / w.sum()))]
+
+
+class _LabelledWriter:
+    """The loop's store writer, adding the player's clean label to every recorded step."""
+
+    def __init__(self, queue: Any, player: Player) -> None:
+        self.queue, self.player = queue, player
+
+    def put(self, step: dict[str, Any], wait: bool = False) -> bool:
+        return self.queue.put({**step, LABEL_KEY: self.player.label}, wait=wait)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.queue, name)
 
 
 def worker_seed(seed: int, worker: int) -> int:
@@ -235,9 +262,10 @@ def autoplay(
         "twin": twin.config.to_dict(),
         "autoplay": dataclasses.asdict(config),
     }
-    store = PlayStore.create(path, loop.features, fps=fps, info=info)
+    features = {**loop.features, LABEL_KEY: dataclasses.replace(loop.features["action"])}
+    store = PlayStore.create(path, features, fps=fps, info=info)
     writer = StepQueue(store, max_queue=max(64, int(4 * fps)), name=f"store-writer-{worker}")
-    loop.writer = writer
+    loop.writer = _LabelledWriter(writer, player)
     state = {"mark": 0, "sim_state0": None, "resets": 0, "episodes": 0, "futures": []}
     t_start = time.perf_counter()
 

@@ -55,6 +55,8 @@ class DiffusionConfig(GoalPolicyConfig):
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
         super().__post_init__()
+        if self.relative_keypoints:
+            raise ConfigError("expected relative_keypoints: false for diffusion (gcbc, play-lmp)")
         if not 1 <= self.n_action_steps <= self.horizon - self.n_obs_steps + 1:
             raise ConfigError(
                 f"expected 1 <= n_action_steps <= horizon - n_obs_steps + 1, found "

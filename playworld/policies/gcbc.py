@@ -25,7 +25,7 @@ from playworld.policies.goal import (
     EMA_DECAY,
     GoalPolicy,
     GoalPolicyConfig,
-    flat_inputs,
+    encode,
     goal_inputs,
     goal_width,
 )
@@ -76,9 +76,7 @@ class GCBCNet(nn.Module):
         """Mean negative log-likelihood (nats per action) over the steps inside the windows."""
         c = self.config
         mask = batch["mask"]  # (B, T)
-        obs = flat_inputs(normalizer, batch, c.obs_keys, lead=2)  # (B, T, D)
-        goal = flat_inputs(normalizer, _goals(batch, c.goal_keys), c.goal_keys, lead=1)  # (B, G)
-        goal = goal[:, None].expand(-1, obs.shape[1], -1)  # (B, T, G)
+        obs, goal = encode(c, normalizer, batch, _goals(batch, c.goal_keys), lead=2)  # (B, T, D|G)
         actions = normalizer.normalize("action", batch["action"].float())  # (B, T, A)
         nll = self.head.nll(self.features(obs[mask], goal[mask]), actions[mask])  # (N,)
         return nll.mean(), {"nll": nll.mean().detach()}
@@ -102,10 +100,8 @@ class GCBCPolicy(GoalPolicy):
         batch = {k: torch.as_tensor(np.asarray(obs[k]))[:, -1] for k in c.obs_keys}
         b = next(iter(batch.values())).shape[0]
         with torch.no_grad():
-            x = flat_inputs(self.normalizer, batch, c.obs_keys, lead=1)  # (B, D)
-            g = flat_inputs(
-                self.normalizer, _goals(self.goal_batch(b), c.goal_keys), c.goal_keys, 1
-            )
+            goal = _goals(self.goal_batch(b), c.goal_keys)
+            x, g = encode(c, self.normalizer, batch, goal, lead=1)  # (B, D), (B, G)
             a = self.model.head.act(self.model.features(x, g), c.sample, self.generator)
         return self.actions_out(a[:, None])  # (B, 1, A)
 

@@ -29,6 +29,10 @@ EMA_DECAY = 0.995
 ACT_THREADS = 1
 #: Normalised inputs are clipped to this many standard deviations (a state far outside play).
 INPUT_CLIP = 10.0
+#: The twin's keypoint sites (K, 3) m, world frame; site 0 is the end effector.
+KEYPOINTS_KEY = "keypoints"
+#: Length (m) that end-effector-relative keypoints are divided by: a site 10 cm away is 1.
+RELATIVE_SCALE = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +43,12 @@ class GoalPolicyConfig(PolicyConfig):
     most probable bin: play holds still often enough that "no motion" can be the mode while
     most of the mass moves). `goal_delta`: also feed goal - observation (normalised; needs the
     same observation and goal keys), which an MLP otherwise has to learn to compute.
+    `action_key`: the store key the policy clones: `action` (what the robot received) or, on
+    autoplay stores, `expert_action` (the expert's action before autoplay's noise: DART labels).
+    `relative_keypoints`: also feed every keypoint site relative to the end effector, now and in
+    the goal (`relative_inputs`; needs `keypoints` among the observation keys). Where to move is
+    then a choice among inputs (the site whose goal differs), not a difference of two
+    normalised coordinates the MLP must learn to compute for every object.
     """
 
     obs_keys: tuple[str, ...] = ("state",)
@@ -49,6 +59,8 @@ class GoalPolicyConfig(PolicyConfig):
     bins: int = 256
     sample: bool = True
     goal_delta: bool = True
+    action_key: str = "action"
+    relative_keypoints: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -60,6 +72,11 @@ class GoalPolicyConfig(PolicyConfig):
                 f"expected the same obs_keys and goal_keys with goal_delta, found "
                 f"{self.obs_keys} and {self.goal_keys}; set goal_delta: false"
             )
+        if self.relative_keypoints and KEYPOINTS_KEY not in self.obs_keys:
+            raise ConfigError(
+                f"expected {KEYPOINTS_KEY!r} among obs_keys with relative_keypoints, found "
+                f"{self.obs_keys}"
+            )
         if self.mixtures < 1 or self.bins < 2:
             raise ConfigError(
                 f"expected mixtures >= 1 and bins >= 2, found {self.mixtures}, {self.bins}"
@@ -69,6 +86,7 @@ class GoalPolicyConfig(PolicyConfig):
         return HindsightConfig(
             obs_keys=self.obs_keys,
             goal_keys=self.goal_keys,
+            action_key=self.action_key,
             min_window=self.min_window,
             max_window=self.max_window,
             **overrides,
@@ -84,6 +102,48 @@ def flat_inputs(
         x = normalizer.normalize(k, batch[k].float())
         parts.append(x.reshape(*x.shape[:lead], -1))
     return torch.cat(parts, -1).clamp(-INPUT_CLIP, INPUT_CLIP)
+
+
+def relative_width(config: GoalPolicyConfig, features: Mapping[str, Feature]) -> int:
+    """Size of `relative_inputs`' output for the observation or the goal (0 when off)."""
+    if not config.relative_keypoints:
+        return 0
+    shape = features[KEYPOINTS_KEY].shape
+    if len(shape) != 2 or shape[1] != 3 or shape[0] < 2:
+        raise PolicyError(f"expected keypoints of shape (K >= 2, 3), found {shape}")
+    return 3 * (shape[0] - 1)
+
+
+def relative_inputs(keypoints: torch.Tensor, ee: torch.Tensor) -> torch.Tensor:
+    """Sites 1..K-1 of `keypoints` (..., K, 3) relative to the end effector `ee` (..., 3), m,
+    divided by RELATIVE_SCALE and clipped like the other inputs: (..., 3 (K - 1))."""
+    rel = (keypoints[..., 1:, :] - ee[..., None, :]) / RELATIVE_SCALE
+    return rel.flatten(-2).clamp(-INPUT_CLIP, INPUT_CLIP)
+
+
+def encode(
+    config: GoalPolicyConfig,
+    normalizer: Normalizer,
+    obs: Mapping[str, torch.Tensor],
+    goal: Mapping[str, torch.Tensor],
+    lead: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The observation (*lead, ...) and goal (B, ...) as the networks see them: normalised
+    `obs_keys` / `goal_keys`, plus with `relative_keypoints` the keypoints relative to the
+    end effector now (the goal's sites too, relative to the ee of each observation). Returns
+    obs (*lead, D) and goal (*lead, G), the goal broadcast over the observation's lead dims."""
+    c = config
+    x = flat_inputs(normalizer, obs, c.obs_keys, lead)  # (*lead, D)
+    g = flat_inputs(normalizer, goal, c.goal_keys, 1)  # (B, G)
+    g = g.view(g.shape[0], *([1] * (lead - 1)), g.shape[-1]).expand(*x.shape[:-1], -1)
+    if c.relative_keypoints:
+        kp = obs[KEYPOINTS_KEY].float()  # (*lead, K, 3)
+        ee = kp[..., 0, :]  # (*lead, 3)
+        gk = goal[KEYPOINTS_KEY].float()  # (B, K, 3)
+        gk = gk.view(gk.shape[0], *([1] * (lead - 1)), *gk.shape[1:])
+        x = torch.cat([x, relative_inputs(kp, ee)], -1)
+        g = torch.cat([g, relative_inputs(gk, ee)], -1)
+    return x, g
 
 
 def goal_width(config: GoalPolicyConfig, goal_dim: int) -> int:
@@ -119,8 +179,9 @@ class GoalPolicy(Policy):
                     f"expected observation feature {k!r} for policy {self.type!r}, found "
                     f"{sorted(self.observation_features)}"
                 )
-        self.obs_dim = feature_dims(self.observation_features, c.obs_keys)
-        self.goal_dim = feature_dims(self.observation_features, c.goal_keys)
+        rel = relative_width(c, self.observation_features)
+        self.obs_dim = feature_dims(self.observation_features, c.obs_keys) + rel
+        self.goal_dim = feature_dims(self.observation_features, c.goal_keys) + rel
         self.model = self.net_class(c, self.obs_dim, self.goal_dim, self.action_dim)
         self._goal: dict[str, np.ndarray] | None = None
         self.generator = torch.Generator().manual_seed(0)

@@ -140,11 +140,14 @@ class HindsightWindows(BatchedDataset):
         return len(self.sampler)
 
     def normalizer(self) -> Normalizer:
-        """The normaliser of every key, from the store's statistics (see STATE_MODE)."""
+        """The normaliser of every key, from the store's statistics (see STATE_MODE); the
+        action's (whichever `action_key` it is read from) is named `action`, as in a batch."""
         c = self.config
         modes = {k: STATE_MODE for k in (*c.obs_keys, *c.goal_keys)}
-        modes[c.action_key] = ACTION_MODE
-        return Normalizer.from_stats(self.stats, modes, features=self.features, eps=STD_FLOOR)
+        modes["action"] = ACTION_MODE
+        stats = {**self.stats, "action": self.stats[c.action_key]}
+        features = {**self.features, "action": self.features[c.action_key]}
+        return Normalizer.from_stats(stats, modes, features=features, eps=STD_FLOOR)
 
     def __getitems__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
         c = self.config

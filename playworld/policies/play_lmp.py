@@ -31,7 +31,7 @@ from playworld.policies.goal import (
     EMA_DECAY,
     GoalPolicy,
     GoalPolicyConfig,
-    flat_inputs,
+    encode,
     goal_inputs,
     goal_width,
 )
@@ -143,16 +143,13 @@ class PlayLMPNet(nn.Module):
         """NLL per action (nats, mean over the steps in the windows) + beta x balanced KL."""
         c = self.config
         mask, lengths = batch["mask"], batch["length"]  # (B, T), (B,)
-        obs = flat_inputs(normalizer, batch, c.obs_keys, lead=2)  # (B, T, D)
-        goal = flat_inputs(normalizer, _goals(batch, c.goal_keys), c.goal_keys, lead=1)  # (B, G)
+        obs, goal = encode(c, normalizer, batch, _goals(batch, c.goal_keys), lead=2)  # (B, T, D|G)
         actions = normalizer.normalize("action", batch["action"].float())  # (B, T, A)
-        post = self.recognise(obs, goal, lengths)
-        prior = self.prior(obs[:, 0], goal)
+        post = self.recognise(obs, goal[:, 0], lengths)
+        prior = self.prior(obs[:, 0], goal[:, 0])
         z = post[0] + torch.exp(post[1]) * torch.randn_like(post[0])  # (B, Z) reparameterised
         t = obs.shape[1]
-        feats = self.features(
-            obs[mask], z[:, None].expand(-1, t, -1)[mask], goal[:, None].expand(-1, t, -1)[mask]
-        )
+        feats = self.features(obs[mask], z[:, None].expand(-1, t, -1)[mask], goal[mask])
         nll = self.head.nll(feats, actions[mask]).mean()
         kl = balanced_kl(post, prior, c.kl_balance).mean()
         return nll + c.beta * kl, {"nll": nll.detach(), "kl": kl.detach()}
@@ -177,10 +174,8 @@ class PlayLMPPolicy(GoalPolicy):
         batch = {k: torch.as_tensor(np.asarray(obs[k]))[:, -1] for k in c.obs_keys}
         b = next(iter(batch.values())).shape[0]
         with torch.no_grad():
-            x = flat_inputs(self.normalizer, batch, c.obs_keys, lead=1)  # (B, D)
-            g = flat_inputs(
-                self.normalizer, _goals(self.goal_batch(b), c.goal_keys), c.goal_keys, 1
-            )
+            goal = _goals(self.goal_batch(b), c.goal_keys)
+            x, g = encode(c, self.normalizer, batch, goal, lead=1)  # (B, D), (B, G)
             plan = getattr(self, "_plan", None)
             if plan is None or plan.shape[0] != b or self._since_plan >= c.replan_every:
                 mu, log_std = self.model.prior(x, g)

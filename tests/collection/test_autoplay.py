@@ -122,3 +122,23 @@ def test_reset_each_episode_starts_at_home(tmp_path):
     home = store.episode(0)["state"][0][:7]
     for ep in store.episodes():  # the reset jitters the home pose by a few hundredths of a rad
         np.testing.assert_allclose(ep["state"][0][:7], home, atol=0.1)
+
+
+def test_noise_moves_the_arm_but_not_the_label(tmp_path):
+    """DART: the executed `action` carries the noise, `expert_action` is the expert's own."""
+    from playworld.hardware.ee import MAX_POS_STEP
+
+    path = tmp_path / "dart.zarr"
+    cfg = AutoplayConfig(tasks=("turn_on_light",), seed=1, cameras=(), noise=0.2, episode_steps=30)
+    autoplay(path, cfg, steps=60)
+    store = PlayStore.open(path)
+    n = store.num_steps
+    action, label = store.read("action", 0, n), store.read("expert_action", 0, n)
+    diff = action[:, :3] - label[:, :3]
+    assert 0.5 < diff.std() / (0.2 * MAX_POS_STEP) < 1.5
+    np.testing.assert_array_equal(action[:, 6], label[:, 6])  # the gripper is not noised
+    clean = tmp_path / "clean.zarr"
+    autoplay(clean, AutoplayConfig(tasks=("turn_on_light",), seed=1, cameras=()), steps=30)
+    with PlayStore.open(clean) as s:
+        m = s.num_steps
+        np.testing.assert_allclose(s.read("action", 0, m), s.read("expert_action", 0, m), atol=1e-6)

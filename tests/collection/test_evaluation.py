@@ -165,7 +165,7 @@ def test_eval_observation_equals_the_autoplay_recording(tmp_path):
 
     policy = AllKeys.build_default()
     policy.observation_features = {
-        k: f for k, f in store.features.items() if k not in ("action", "command")
+        k: f for k, f in store.features.items() if k not in ("action", "command", "expert_action")
     }
     runner = _Runner("t", lambda: policy, "sim_panda")
     seen = []
@@ -175,7 +175,7 @@ def test_eval_observation_equals_the_autoplay_recording(tmp_path):
     finally:
         runner.close()
     obs = seen[0]
-    assert set(obs) == set(recorded) - {"action", "command"}
+    assert set(obs) == set(recorded) - {"action", "command", "expert_action"}
     for key in obs:
         np.testing.assert_array_equal(obs[key], recorded[key], err_msg=key)
         assert np.asarray(obs[key]).dtype == recorded[key].dtype, key

@@ -90,6 +90,49 @@ def test_loss_falls_and_the_saved_policy_acts_like_the_trained_one(
         np.testing.assert_array_equal(policy.act(obs), loaded.act(obs))
 
 
+def test_relative_keypoints_and_expert_action_labels(store, tmp_path) -> None:
+    """GCBC on keypoints relative to the end effector, cloning `expert_action` (DART labels):
+    its loss falls, its normaliser's action is the label's, and the saved policy acts alike."""
+    keys = ["state", "keypoints"]
+    pcfg = {"hidden": 64, "layers": 2, "obs_keys": keys, "goal_keys": keys}
+    pcfg |= {"relative_keypoints": True, "action_key": "expert_action"}
+    cfg = {"policy": pcfg, "train": {"batch_size": 16, "warmup_steps": 5, "log_every": 0}}
+    policy, result = train_policy("gcbc", store, tmp_path, steps=120, config=cfg, progress=False)
+    assert _mean(result.losses, slice(100, None)) < 0.8 * _mean(result.losses, slice(0, 10))
+    hc = HindsightConfig(obs_keys=keys, goal_keys=keys, action_key="expert_action")
+    data = HindsightWindows(store, hc)
+    batch = data.__getitems__([0])
+    rows, _ = data.sampler.batch_indices(np.array([0]))
+    np.testing.assert_array_equal(batch["action"][0], data.arrays["expert_action"][rows[0, :32]])
+    norm = data.normalizer().to_json()["keys"]
+    assert policy.normalizer.to_json()["keys"]["action"] == norm["action"]
+    lo, hi = (np.asarray(data.stats["expert_action"][k]) for k in ("min", "max"))
+    np.testing.assert_allclose(norm["action"]["center"], (lo + hi) / 2, atol=1e-6)
+    loaded = Policy.load(tmp_path / "policy")
+    goal = {k: batch[f"goal.{k}"][0].numpy() for k in keys}
+    for p in (policy, loaded):
+        p.reset(seed=3, goal=goal)
+    for t in range(10):
+        obs = {k: batch[k][0, t].numpy() for k in keys}
+        np.testing.assert_array_equal(policy.act(obs), loaded.act(obs))
+
+
+def test_relative_inputs_are_sites_minus_the_end_effector() -> None:
+    from playworld.policies.goal import RELATIVE_SCALE, relative_inputs
+
+    kp = torch.tensor([[[1.0, 2.0, 3.0], [1.1, 2.0, 2.9], [1.0, 2.05, 3.0]]])  # (1, 3, 3)
+    rel = relative_inputs(kp, kp[:, 0])
+    expected = torch.tensor([[0.1, 0.0, -0.1, 0.0, 0.05, 0.0]]) / RELATIVE_SCALE
+    torch.testing.assert_close(rel, expected)
+
+
+def test_relative_keypoints_need_keypoints() -> None:
+    from playworld.policies.gcbc import GCBCConfig
+
+    with pytest.raises(ConfigError, match="keypoints"):
+        GCBCConfig(relative_keypoints=True)
+
+
 def test_goal_policy_refuses_a_task_name_and_a_missing_goal_key(tmp_path) -> None:
     policy = POLICY_EXAMPLE(tmp_path)
     with pytest.raises(PolicyError, match="goal-conditioned"):
