@@ -22,13 +22,14 @@ Prints `name: value` lines:
 - play_attempts_per_hour_wall / _twin, play_success: a `play` run of --play-episodes attempts
   from the 5-demo library (wall clock on a shared machine; twin time = attempts per hour of
   simulated robot time).
-- bc_5demos_success (+ _lb, _ub): per-task expert BC (`bc-expert`, the closed-loop baseline)
-  trained on the same 5 demos per task (the expert's runs from the same seeds, recorded through
-  the ControlLoop into a store) for `BC_MINUTES`, its saved checkpoint evaluated like the warps.
+- bc_5demos_success (+ _lb, _ub): per-task expert BC (`bc-expert`, the closed-loop baseline,
+  on state + keypoints with the sites relative to the end effector: `BC_POLICY`) trained on
+  the same 5 demos per task (the expert's runs from the same seeds, recorded through the
+  ControlLoop into a store) for `BC_MINUTES`, its saved checkpoint evaluated like the warps.
 - play curve (full run, or `--curve`): autonomous play from the 5-demo library until the store
   holds max(N) successes; `bc-expert` trained on the first N successful play trajectories for
-  N in `CURVE_NS` (same budget each), evaluated alike: play_success_n<N> (+ _lb/_ub),
-  play_curve_spearman (rank correlation of N and success), play_curve_attempts and
+  N in `CURVE_NS` (same budget each, two trainings at a time), evaluated alike:
+  play_success_n<N> (+ _lb/_ub), play_curve_spearman (rank correlation of N and success), play_curve_attempts and
   play_curve_hours_wall (what the play took).
 - scripted_success: the scripted expert itself on the same episodes (the demonstrator's ceiling).
 - demo_record_s, eval_s_<n>demos: wall-clock seconds (shared machine: noisy).
@@ -38,9 +39,11 @@ from __future__ import annotations
 
 import argparse
 import functools
+import multiprocessing as mp
 import os
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco loads
@@ -70,6 +73,9 @@ CATEGORIES = {
 DEMO_SEED0 = 100_000  # demo resets use seeds from here: never an evaluation seed
 MAX_STEPS = 150
 BC_MINUTES = {True: 2.0, False: 5.0}  # bc-expert training budget, quick / full
+#: The closed-loop policy's settings: the keypoints, and every site relative to the end
+#: effector (objects anywhere within +-10 cm and +-45 degrees are found from the gripper).
+BC_POLICY = {"obs_keys": ["state", "keypoints"], "relative_keypoints": True}
 CURVE_NS = (50, 100, 200, 400, 800)
 
 
@@ -145,12 +151,18 @@ def demo_store(profile: Path, demos: dict[str, list], path: Path) -> Path:
     return path
 
 
-def train_and_evaluate(store: Path, out: Path, minutes: float, evaluate_on, name: str, **data):
-    """`bc-expert` trained on `store` (data settings `data`), its saved folder evaluated."""
+def train_bc(store: Path, out: Path, minutes: float, **data) -> Path:
+    """`bc-expert` (`BC_POLICY`) trained on `store` with data settings `data`; its folder."""
     from playworld.policies.train import train_policy
 
-    train_policy("bc-expert", store, out, minutes=minutes, config={"data": data}, progress=False)
-    return evaluate_on(functools.partial(make_policy, str(out / "policy")), name=name)
+    config = {"policy": BC_POLICY, "data": data}
+    train_policy("bc-expert", store, out, minutes=minutes, config=config, progress=False)
+    return out / "policy"
+
+
+def evaluate_saved(folder: Path, evaluate_on, name: str) -> dict:
+    """The saved policy folder evaluated (not the in-memory model)."""
+    return evaluate_on(functools.partial(make_policy, str(folder)), name=name)
 
 
 def successes_in(store: Path) -> int:
@@ -189,7 +201,9 @@ def print_rate(name: str, report: dict) -> None:
     print(f"{name}_ub: {hi:.3f}")
 
 
-def play_curve(out: Path, profile: Path, ns: tuple[int, ...], minutes: float, evaluate_on):
+def play_curve(
+    out: Path, profile: Path, ns: tuple[int, ...], minutes: float, evaluate_on, workers: int
+) -> None:
     """Play from the 5-demo library until max(ns) successes, then bc-expert on the first N."""
     from playworld.policies.tether.play import PlayConfig, play
 
@@ -206,11 +220,15 @@ def play_curve(out: Path, profile: Path, ns: tuple[int, ...], minutes: float, ev
         round_ += 1
     print(f"play_curve_attempts: {attempts}")
     print(f"play_curve_hours_wall: {(time.perf_counter() - t0) / 3600:.2f}")
+    # two trainings at a time (one torch thread each: a core each), then the evaluations
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        runs = [
+            pool.submit(train_bc, store, out / f"curve_n{n}", minutes, max_segments=n) for n in ns
+        ]
+        folders = [r.result() for r in runs]
     rates = []
-    for n in ns:
-        report = train_and_evaluate(
-            store, out / f"curve_n{n}", minutes, evaluate_on, f"bc-play-{n}", max_segments=n
-        )
+    for n, folder in zip(ns, folders, strict=True):
+        report = evaluate_saved(folder, evaluate_on, f"bc-play-{n}")
         rates.append(report["overall"]["success_rate"])
         print_rate(f"play_success_n{n}", report)
     print(f"play_curve_spearman: {spearman(ns, rates):.3f}")
@@ -390,13 +408,12 @@ def main() -> None:
         )
     t0 = time.perf_counter()
     bc_store = demo_store(profile, {t: d[:5] for t, d in demos.items()}, out / "demos_5.zarr")
-    bc = train_and_evaluate(
-        bc_store, out / "bc_5demos", BC_MINUTES[args.quick], evaluate_on, "bc-5demos"
-    )
+    folder = train_bc(bc_store, out / "bc_5demos", BC_MINUTES[args.quick])
+    bc = evaluate_saved(folder, evaluate_on, "bc-5demos")
     print_rate("bc_5demos_success", bc)
     print(f"bc_5demos_s: {time.perf_counter() - t0:.1f}")
     if curve:
-        play_curve(out, profile, curve, BC_MINUTES[args.quick], evaluate_on)
+        play_curve(out, profile, curve, BC_MINUTES[args.quick], evaluate_on, args.workers)
     scripted = evaluate_on(functools.partial(make_policy, "scripted"))
     print(f"scripted_success: {scripted['overall']['success_rate']:.3f}")
     print(f"libraries: {out}")

@@ -25,7 +25,14 @@ from playworld.errors import ConfigError, FeatureError, PolicyError
 from playworld.features import Feature
 from playworld.policies.base import POLICIES, Observation, Policy, PolicyConfig
 from playworld.policies.gcbc import mlp
-from playworld.policies.goal import ACT_THREADS, EMA_DECAY, flat_inputs
+from playworld.policies.goal import (
+    ACT_THREADS,
+    EMA_DECAY,
+    KEYPOINTS_KEY,
+    flat_inputs,
+    relative_inputs,
+    relative_width,
+)
 from playworld.policies.hindsight import ACTION_MODE, STATE_MODE, STD_FLOOR, feature_dims
 from playworld.policies.mixture import LogisticMixtureHead
 from playworld.sim.tasks import TASKS
@@ -34,10 +41,14 @@ from playworld.training.data import BatchedDataset
 
 @dataclass(frozen=True)
 class BCExpertConfig(PolicyConfig):
-    """`tasks`: the tasks with a network (default: every task of the twin)."""
+    """`tasks`: the tasks with a network (default: every task of the twin).
+    `relative_keypoints`: also feed every keypoint site relative to the end effector (needs
+    `keypoints` among `obs_keys`), as the goal policies can: a policy that must reach objects
+    placed anywhere sees where they are from the gripper."""
 
     tasks: tuple[str, ...] = ()
     obs_keys: tuple[str, ...] = ("state",)
+    relative_keypoints: bool = False
     hidden: int = 256
     layers: int = 3
     mixtures: int = 10
@@ -52,6 +63,23 @@ class BCExpertConfig(PolicyConfig):
             raise ConfigError("expected n_obs_steps = n_action_steps = 1 for bc-expert")
         if min(self.hidden, self.layers, self.mixtures) < 1 or self.bins < 2:
             raise ConfigError("expected hidden, layers, mixtures >= 1 and bins >= 2")
+        if self.relative_keypoints and KEYPOINTS_KEY not in self.obs_keys:
+            raise ConfigError(
+                f"expected {KEYPOINTS_KEY!r} among obs_keys with relative_keypoints, found "
+                f"{self.obs_keys}"
+            )
+
+
+def bc_inputs(
+    config: BCExpertConfig, normalizer: Normalizer, batch: Mapping[str, torch.Tensor]
+) -> torch.Tensor:
+    """The observation (B, ...) as the networks see it: normalised `obs_keys`, plus with
+    `relative_keypoints` the sites relative to the end effector (B, D)."""
+    x = flat_inputs(normalizer, batch, config.obs_keys, lead=1)
+    if not config.relative_keypoints:
+        return x
+    kp = batch[KEYPOINTS_KEY].float()  # (B, K, 3), site 0 the end effector
+    return torch.cat([x, relative_inputs(kp, kp[..., 0, :])], -1)
 
 
 class ExpertSteps(BatchedDataset):
@@ -143,7 +171,7 @@ class BCExpertNet(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         """Mean NLL per action over the batch, each step through its task's network."""
         c = self.config
-        x = flat_inputs(normalizer, batch, c.obs_keys, lead=1)  # (B, D)
+        x = bc_inputs(c, normalizer, batch)  # (B, D)
         a = normalizer.normalize("action", batch["action"].float())  # (B, A)
         total = x.new_zeros(())
         for t in torch.unique(batch["task"]).tolist():
@@ -167,7 +195,9 @@ class BCExpertPolicy(Policy):
             raise PolicyError("policy 'bc-expert' needs its normaliser (none was given)")
         if not self.config.tasks:
             raise PolicyError("expected at least one task for policy 'bc-expert', found none")
-        obs_dim = feature_dims(self.observation_features, self.config.obs_keys)
+        c = self.config
+        obs_dim = feature_dims(self.observation_features, c.obs_keys)
+        obs_dim += relative_width(c.relative_keypoints, self.observation_features)
         self.model = BCExpertNet(self.config, obs_dim, self.action_dim)
         self.generator = torch.Generator().manual_seed(0)
         self._task: int | None = None
@@ -189,7 +219,7 @@ class BCExpertPolicy(Policy):
         c = self.config
         batch = {k: torch.as_tensor(np.asarray(obs[k]))[:, -1] for k in c.obs_keys}
         with torch.no_grad():
-            x = flat_inputs(self.normalizer, batch, c.obs_keys, lead=1)
+            x = bc_inputs(c, self.normalizer, batch)
             trunk, head = self.model.nets[self._task]
             a = head.act(trunk(x), c.sample, self.generator)
         return np.asarray(self.normalizer.unnormalize("action", a[:, None].numpy()), np.float32)

@@ -104,9 +104,10 @@ def flat_inputs(
     return torch.cat(parts, -1).clamp(-INPUT_CLIP, INPUT_CLIP)
 
 
-def relative_width(config: GoalPolicyConfig, features: Mapping[str, Feature]) -> int:
-    """Size of `relative_inputs`' output for the observation or the goal (0 when off)."""
-    if not config.relative_keypoints:
+def relative_width(enabled: bool, features: Mapping[str, Feature]) -> int:
+    """Size of `relative_inputs`' output for the observation or the goal (0 when not
+    `enabled`: a config's `relative_keypoints`)."""
+    if not enabled:
         return 0
     shape = features[KEYPOINTS_KEY].shape
     if len(shape) != 2 or shape[1] != 3 or shape[0] < 2:
@@ -179,7 +180,7 @@ class GoalPolicy(Policy):
                     f"expected observation feature {k!r} for policy {self.type!r}, found "
                     f"{sorted(self.observation_features)}"
                 )
-        rel = relative_width(c, self.observation_features)
+        rel = relative_width(c.relative_keypoints, self.observation_features)
         self.obs_dim = feature_dims(self.observation_features, c.obs_keys) + rel
         self.goal_dim = feature_dims(self.observation_features, c.goal_keys) + rel
         self.model = self.net_class(c, self.obs_dim, self.goal_dim, self.action_dim)

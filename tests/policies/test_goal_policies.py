@@ -117,6 +117,37 @@ def test_relative_keypoints_and_expert_action_labels(store, tmp_path) -> None:
         np.testing.assert_array_equal(policy.act(obs), loaded.act(obs))
 
 
+def test_bc_expert_on_relative_keypoints(store, tmp_path) -> None:
+    """Per-task BC sees the sites relative to the end effector: its loss falls, its inputs end
+    with `relative_inputs` of the observation, and the saved policy acts like the trained one."""
+    from playworld.policies.bc_expert import BCExpertConfig, bc_inputs
+    from playworld.policies.goal import relative_inputs
+
+    with pytest.raises(ConfigError, match="keypoints"):
+        BCExpertConfig(relative_keypoints=True)
+    keys = ["state", "keypoints"]
+    pcfg = {"hidden": 64, "layers": 2, "obs_keys": keys, "relative_keypoints": True}
+    cfg = {"policy": pcfg, "train": {"batch_size": 16, "warmup_steps": 5, "log_every": 0}}
+    policy, result = train_policy(
+        "bc-expert", store, tmp_path, steps=120, config=cfg, progress=False
+    )
+    assert _mean(result.losses, slice(100, None)) < 0.8 * _mean(result.losses, slice(0, 10))
+    data = HindsightWindows(store, HindsightConfig(obs_keys=keys, goal_keys=keys))
+    batch = data.__getitems__([0, 5])
+    obs = {k: batch[k][:, 0] for k in keys}
+    x = bc_inputs(policy.config, policy.normalizer, obs)
+    kp = obs["keypoints"].float()
+    rel = relative_inputs(kp, kp[:, 0])
+    assert x.shape[1] == 40 + kp[0].numel() + rel.shape[1] == policy.model.nets[0][0][0].in_features
+    torch.testing.assert_close(x[:, -rel.shape[1] :], rel)
+    loaded = Policy.load(tmp_path / "policy")
+    for p in (policy, loaded):
+        p.reset(seed=3, goal="turn_on_light")
+    for t in range(10):
+        o = {k: batch[k][0, t].numpy() for k in keys}
+        np.testing.assert_array_equal(policy.act(o), loaded.act(o))
+
+
 def test_relative_inputs_are_sites_minus_the_end_effector() -> None:
     from playworld.policies.goal import RELATIVE_SCALE, relative_inputs
 
