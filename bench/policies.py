@@ -47,7 +47,12 @@ from playworld.policies.train import train_policy  # noqa: E402
 
 #: Run configs (policy / data / train sections) of the policies that have one, by type.
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "policies"
-CONFIG_FILES = {"gcbc": "gcbc.yaml", "play-lmp": "play_lmp.yaml"}
+CONFIG_FILES = {
+    "gcbc": "gcbc.yaml",
+    "play-lmp": "play_lmp.yaml",
+    "diffusion": "diffusion.yaml",
+    "bc-expert": "bc_expert.yaml",
+}
 
 #: name in the figures -> (policy type, training minutes full / quick). Policies train two at
 #: a time in this order (each on one thread: a core each), so a pair costs its longer budget.

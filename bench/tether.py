@@ -54,7 +54,7 @@ from playworld.collection.evaluation import evaluate, wilson_interval  # noqa: E
 from playworld.hardware.profiles import read_profile, robot_from_profile  # noqa: E402
 from playworld.policies import make_policy  # noqa: E402
 from playworld.policies.tether.library import record_demo  # noqa: E402
-from playworld.policies.tether.policy import TetherPolicy  # noqa: E402
+from playworld.policies.tether.policy import TetherPolicy, transfers  # noqa: E402
 from playworld.sim.tasks import TASKS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +71,8 @@ CATEGORIES = {
     "stack": ("stack_blocks", "place_block_in_drawer"),
 }
 DEMO_SEED0 = 100_000  # demo resets use seeds from here: never an evaluation seed
+CHECK_SEED0 = 300_000  # the transfer check's scenes (`checked`)
+CHECK = (3, 2)  # a demo joins a library if its warp does the task in >= 2 of 3 fresh scenes
 MAX_STEPS = 150
 BC_MINUTES = {True: 2.0, False: 5.0}  # bc-expert training budget, quick / full
 #: The closed-loop policy's settings: the keypoints, and every site relative to the end
@@ -88,10 +90,20 @@ def wide_profile(out: Path) -> Path:
     return path
 
 
+def checked(robot, demo, i: int, k: int) -> bool:
+    """Whether the demo (task i, try k), warped, does its task in >= CHECK[1] of CHECK[0]
+    fresh scenes (seeds disjoint from the demos' and the evaluation's)."""
+    seeds = [CHECK_SEED0 + 10_000 * i + 10 * k + j for j in range(CHECK[0])]
+    return transfers(robot, demo, seeds, MAX_STEPS) >= CHECK[1]
+
+
 def record_demos(profile: Path, per_task: int) -> dict[str, list]:
+    """The first `per_task` demos of each task that the expert completes and that pass the
+    transfer check (`checked`)."""
     robot = robot_from_profile(profile, cameras={}, action_space="ee_delta")
     robot.connect()
     demos: dict[str, list] = {}
+    tried = kept = 0
     try:
         for i, task in enumerate(TASKS):
             demos[task] = []
@@ -99,10 +111,15 @@ def record_demos(profile: Path, per_task: int) -> dict[str, list]:
                 if len(demos[task]) == per_task:
                     break
                 demo = record_demo(robot, task, DEMO_SEED0 + 1000 * i + k, max_steps=MAX_STEPS)
-                if demo is not None:
+                if demo is None:
+                    continue
+                tried += 1
+                if checked(robot, demo, i, k):
                     demos[task].append(demo)
+                    kept += 1
     finally:
         robot.disconnect()
+    print(f"demos_checked_kept: {kept}/{tried}")
     return demos
 
 
@@ -268,7 +285,7 @@ def perceived_success(
                 seed = DEMO_SEED0 + 1000 * i + k
                 k += 1
                 plain = record_demo(robot, task, seed, max_steps=MAX_STEPS)
-                if plain is None:
+                if plain is None or not checked(robot, plain, i, k - 1):
                     continue
                 try:  # again from the same reset, its scene now perceived
                     demo = record_demo(

@@ -31,7 +31,7 @@ from playworld.policies.goal import (
     EMA_DECAY,
     GoalPolicy,
     GoalPolicyConfig,
-    flat_inputs,
+    encode,
     goal_inputs,
     goal_width,
 )
@@ -55,8 +55,6 @@ class DiffusionConfig(GoalPolicyConfig):
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
         super().__post_init__()
-        if self.relative_keypoints:
-            raise ConfigError("expected relative_keypoints: false for diffusion (gcbc, play-lmp)")
         if not 1 <= self.n_action_steps <= self.horizon - self.n_obs_steps + 1:
             raise ConfigError(
                 f"expected 1 <= n_action_steps <= horizon - n_obs_steps + 1, found "
@@ -190,8 +188,9 @@ class DiffusionNet(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, Any]]:
         c = self.config
         n, h = c.n_obs_steps, c.horizon
-        obs = flat_inputs(normalizer, {k: batch[k][:, :n] for k in c.obs_keys}, c.obs_keys, 2)
-        goal = flat_inputs(normalizer, _goals(batch, c.goal_keys), c.goal_keys, lead=1)
+        now = {k: batch[k][:, :n] for k in c.obs_keys}  # the n_obs_steps observations
+        obs, goal = encode(c, normalizer, now, _goals(batch, c.goal_keys), lead=2)
+        goal = goal[:, -1]  # (B, G): with relative_keypoints, relative to the newest obs's ee
         actions = normalizer.normalize("action", batch["action"][:, n - 1 : n - 1 + h].float())
         noise = torch.randn_like(actions)
         k = torch.randint(0, c.train_steps, (actions.shape[0],))
@@ -225,11 +224,9 @@ class DiffusionPolicy(GoalPolicy):
         batch = {k: torch.as_tensor(np.asarray(obs[k])) for k in c.obs_keys}  # (B, n, ...)
         b = next(iter(batch.values())).shape[0]
         with torch.no_grad():
-            x = flat_inputs(self.normalizer, batch, c.obs_keys, lead=2)  # (B, n, D)
-            g = flat_inputs(
-                self.normalizer, _goals(self.goal_batch(b), c.goal_keys), c.goal_keys, 1
-            )
-            chunk = self.model.sample(self.model.global_cond(x, g), self.generator)
+            goal = _goals(self.goal_batch(b), c.goal_keys)
+            x, g = encode(c, self.normalizer, batch, goal, lead=2)  # (B, n, D), (B, n, G)
+            chunk = self.model.sample(self.model.global_cond(x, g[:, -1]), self.generator)
         return self.actions_out(chunk[:, : c.n_action_steps])
 
 

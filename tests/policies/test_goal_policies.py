@@ -9,6 +9,7 @@ import functools
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from playworld.policies.hindsight import HindsightConfig, HindsightWindows, wind
 from playworld.policies.train import train_policy
 
 LIGHT = ("turn_on_light", "turn_off_light")
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "policies"
 
 
 @pytest.fixture(scope="module")
@@ -90,14 +92,22 @@ def test_loss_falls_and_the_saved_policy_acts_like_the_trained_one(
         np.testing.assert_array_equal(policy.act(obs), loaded.act(obs))
 
 
-def test_relative_keypoints_and_expert_action_labels(store, tmp_path) -> None:
-    """GCBC on keypoints relative to the end effector, cloning `expert_action` (DART labels):
-    its loss falls, its normaliser's action is the label's, and the saved policy acts alike."""
+@pytest.mark.parametrize(
+    ("kind", "policy_cfg"),
+    [
+        ("gcbc", {"hidden": 64, "layers": 2}),
+        ("diffusion", {"channels": [16, 32], "cond_dim": 32, "inference_steps": 3}),
+    ],
+)
+def test_relative_keypoints_and_expert_action_labels(store, tmp_path, kind, policy_cfg) -> None:
+    """GCBC and the diffusion policy on keypoints relative to the end effector, cloning
+    `expert_action` (DART labels): the loss falls, the normaliser's action is the label's, and
+    the saved policy acts alike."""
     keys = ["state", "keypoints"]
-    pcfg = {"hidden": 64, "layers": 2, "obs_keys": keys, "goal_keys": keys}
+    pcfg = {**policy_cfg, "obs_keys": keys, "goal_keys": keys}
     pcfg |= {"relative_keypoints": True, "action_key": "expert_action"}
     cfg = {"policy": pcfg, "train": {"batch_size": 16, "warmup_steps": 5, "log_every": 0}}
-    policy, result = train_policy("gcbc", store, tmp_path, steps=120, config=cfg, progress=False)
+    policy, result = train_policy(kind, store, tmp_path, steps=120, config=cfg, progress=False)
     assert _mean(result.losses, slice(100, None)) < 0.8 * _mean(result.losses, slice(0, 10))
     hc = HindsightConfig(obs_keys=keys, goal_keys=keys, action_key="expert_action")
     data = HindsightWindows(store, hc)
@@ -146,6 +156,23 @@ def test_bc_expert_on_relative_keypoints(store, tmp_path) -> None:
     for t in range(10):
         o = {k: batch[k][0, t].numpy() for k in keys}
         np.testing.assert_array_equal(policy.act(o), loaded.act(o))
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_the_benchmark_configs_train(store, tmp_path, path) -> None:
+    """Each of configs/policies/<type>.yaml (what bench/policies.py trains with) is a valid
+    config of its policy type and trains on a store: its settings reach the saved policy."""
+    from playworld.training.config import load_yaml
+
+    kind = path.stem.replace("_", "-")
+    cfg = load_yaml(path)
+    cfg["train"] = {**cfg.get("train", {}), "batch_size": 8, "log_every": 0}
+    _, result = train_policy(kind, store, tmp_path, steps=3, config=cfg, progress=False)
+    loaded = Policy.load(tmp_path / "policy")
+    assert result.step == 3 and loaded.type == kind
+    for key, value in cfg["policy"].items():
+        have = getattr(loaded.config, key)
+        assert (list(have) if isinstance(have, tuple) else have) == value, key
 
 
 def test_relative_inputs_are_sites_minus_the_end_effector() -> None:

@@ -311,13 +311,28 @@ def starts_in_contact(demo: Demo) -> bool:
     return bool(np.linalg.norm(demo.keypoints[idx] - tips, axis=1).min() < CONTACT)
 
 
+#: Steps at most that a recorded demo goes on after the task first succeeds (see `record_demo`).
+FINISH_STEPS = 15
+
+
 def record_demo(
-    robot: Any, task: str, seed: int, max_steps: int = 150, keypoints: Any = None
+    robot: Any,
+    task: str,
+    seed: int,
+    max_steps: int = 150,
+    keypoints: Any = None,
+    finish_steps: int = FINISH_STEPS,
 ) -> Demo | None:
     """A demo of `task` by the twin's scripted expert on a connected `SimRobot` (ee_delta) from
     `robot.reset(seed)` (the quick path for examples and benchmarks; stores are the usual
     source). None when the expert fails within `max_steps`. `keypoints(robot, obs)` -> (K, 3):
-    where the demo's scene keypoints come from (default: the privileged observation)."""
+    where the demo's scene keypoints come from (default: the privileged observation).
+
+    The demo does not stop at the first tick of success: the expert finishes the motion it is
+    in (its waypoint; at most `finish_steps` more steps, while the task stays done), as a person
+    completes a motion. A warp carries a motion's start and end alike, so a demo cut at the
+    threshold fails wherever the new scene needs a little more (a drawer that starts 1 cm
+    further in ends 1 cm short): open_drawer went 1.0 -> 0.75 success as demos were added."""
     from playworld.sim.experts import ScriptedExpert
     from playworld.sim.tasks import get_task, prepare_task
 
@@ -336,6 +351,19 @@ def record_demo(
         robot.send_action(action)
         obs = robot.get_observation()
         if t.success(start, obs["state"]):
+            waypoint = expert.index
+            for _ in range(finish_steps):
+                action = expert.act(obs)
+                if expert.done or expert.index != waypoint:
+                    break  # the motion in progress is over (this action starts the next one)
+                robot.send_action(action)
+                after = robot.get_observation()
+                if not t.success(start, after["state"]):
+                    break  # the finishing move undid the task: keep the demo as it was
+                pos.append(obs["ee_pos"])
+                quat.append(obs["ee_quat"])
+                grip.append(float(action[6]))
+                obs = after
             pos.append(obs["ee_pos"])
             quat.append(obs["ee_quat"])
             grip.append(grip[-1])

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -361,6 +362,31 @@ class TetherPolicy(Policy):
         if demo is None:
             raise PolicyError("expected the scripted expert to turn on the light at seed 0")
         return cls.from_demos([demo])
+
+
+def transfers(robot: Any, demo: Demo, seeds: Sequence[int], max_steps: int = 150) -> int:
+    """In how many of the scenes of `seeds` (resets of a connected ee_delta `SimRobot`, the
+    task prepared as evaluation prepares it) `demo`, warped there, does its task: a check of a
+    new demo before it joins a library. A demo can succeed where it was recorded and still carry
+    badly: the twin's expert dips its hook under a drawer handle in some runs and the warped
+    pull then slips off (2 of 5 drawer demos opened the drawer in 0-40% of other scenes)."""
+    from playworld.sim.tasks import TASKS, prepare_task
+
+    task = demo.info.task
+    policy = TetherPolicy.from_demos([demo])
+    done = 0
+    for seed in seeds:
+        robot.reset(seed=int(seed))
+        start = prepare_task(robot.twin, TASKS[task], np.random.default_rng([int(seed), 1]))
+        policy.reset(seed=int(seed), goal=task)
+        obs = robot.get_observation()
+        for _ in range(max_steps):
+            robot.send_action(policy.act(obs))
+            obs = robot.get_observation()
+            if TASKS[task].success(start, obs["state"]):
+                done += 1
+                break
+    return done
 
 
 def _lagging(target: tuple[np.ndarray, np.ndarray], ee: np.ndarray, quat: np.ndarray) -> bool:

@@ -151,3 +151,32 @@ def test_a_store_without_keypoints_is_refused_in_one_line(tmp_path):
     with pytest.raises(DemoError) as err:
         demos_from_store(str(tmp_path / "s.zarr"))
     assert "keypoints" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_demo_finishes_the_motion_it_succeeded_in(robot) -> None:
+    """The expert pulls the drawer to 0.17 m and success comes at 0.12: the demo goes on to the
+    end of the pull (not into the retreat), so that a warp into a scene that needs a little
+    more pull still opens it; `finish_steps=0` cuts at the first tick of success."""
+    from playworld.sim.state import STATE_LAYOUT
+
+    cut = record_demo(robot, "open_drawer", seed=2, finish_steps=0)
+    done = record_demo(robot, "open_drawer", seed=2)
+    assert cut is not None and done is not None
+    n = len(cut.pos)
+    assert len(done.pos) > n
+    np.testing.assert_array_equal(done.pos[: n - 1], cut.pos[: n - 1])  # the same run, longer
+    assert done.pos[-1, 0] < cut.pos[-1, 0] - 0.01  # pulled further (-x is out)
+    assert done.pos[-1, 2] < cut.pos[-1, 2] + 0.01  # still at the handle, not lifted away
+    assert float(STATE_LAYOUT.get(robot.get_observation()["state"], "drawer")[0]) > 0.12
+
+
+def test_transfers_counts_the_scenes_a_warped_demo_succeeds_in(robot) -> None:
+    from playworld.policies.tether.policy import transfers
+
+    demo = record_demo(robot, "open_drawer", seed=2)
+    assert transfers(robot, demo, [11, 12], max_steps=80) == 2
+    # the same motion 12 cm to the side of the handle pulls nothing
+    off = make_demo(
+        "off", "open_drawer", demo.pos + [0.0, 0.12, 0.0], demo.quat, demo.gripper, demo.keypoints
+    )
+    assert transfers(robot, off, [11, 12], max_steps=80) == 0
