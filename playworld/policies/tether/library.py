@@ -332,7 +332,8 @@ def record_demo(
     in (its waypoint; at most `finish_steps` more steps, while the task stays done), as a person
     completes a motion. A warp carries a motion's start and end alike, so a demo cut at the
     threshold fails wherever the new scene needs a little more (a drawer that starts 1 cm
-    further in ends 1 cm short): open_drawer went 1.0 -> 0.75 success as demos were added."""
+    further out ends 1 cm short of closed): with 1 / 3 / 5 such demos close_drawer succeeded in
+    0.90 / 0.61 / 0.61 of 100 wide-twin scenes, with finished demos in 1.0 / 1.0 / 1.0."""
     from playworld.sim.experts import ScriptedExpert
     from playworld.sim.tasks import get_task, prepare_task
 

@@ -368,8 +368,9 @@ def transfers(robot: Any, demo: Demo, seeds: Sequence[int], max_steps: int = 150
     """In how many of the scenes of `seeds` (resets of a connected ee_delta `SimRobot`, the
     task prepared as evaluation prepares it) `demo`, warped there, does its task: a check of a
     new demo before it joins a library. A demo can succeed where it was recorded and still carry
-    badly: the twin's expert dips its hook under a drawer handle in some runs and the warped
-    pull then slips off (2 of 5 drawer demos opened the drawer in 0-40% of other scenes)."""
+    badly: 2 of 5 open_drawer demos of the wide twin's expert, replayed where they were recorded,
+    opened the drawer, and warped into 30 other scenes opened it in 40% and 13% of them (the
+    warped pull slips off the handle early; the cause in those runs is not known)."""
     from playworld.sim.tasks import TASKS, prepare_task
 
     task = demo.info.task
