@@ -393,4 +393,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # Ctrl-C as in a terminal, however the tests were started: a shell without job control
+    # starts background commands (`make test &`) with SIGINT ignored, and children inherit that.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.exit(main())
