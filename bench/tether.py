@@ -4,8 +4,8 @@
 
 Demos: the twin's scripted expert run through a `SimRobot` of the `sim_panda_wide` profile
 (blocks +-9/15 cm in x/y, yaw +-45 degrees; drawer and door anywhere in their mounts) from resets
-with seeds disjoint from the evaluation's, the first 5 successful ones per task
-(`playworld.policies.tether.library.record_demo`). Libraries of the first 1, 3 and 5 demos of
+with seeds disjoint from the evaluation's, the first 5 per task that succeed and pass the
+transfer check (`playworld.policies.tether.library.record_demo`, `checked`). Libraries of the first 1, 3 and 5 demos of
 each task are saved as `tether` policy folders and evaluated with `collection.evaluation.
 evaluate` (the ControlLoop on a SimRobot of the same profile), 17 tasks x `episodes` randomised
 episodes each (20 with --quick, 100 without), privileged keypoints.
@@ -29,9 +29,11 @@ Prints `name: value` lines:
 - play curve (full run, or `--curve`): autonomous play from the 5-demo library until the store
   holds max(N) successes; `bc-expert` trained on the first N successful play trajectories for
   N in `CURVE_NS` (same budget each, two trainings at a time), evaluated alike:
-  play_success_n<N> (+ _lb/_ub), play_curve_spearman (rank correlation of N and success), play_curve_attempts and
-  play_curve_hours_wall (what the play took).
+  play_success_n<N> (+ _lb/_ub), play_curve_spearman (rank correlation of N and success),
+  play_curve_attempts and play_curve_hours_wall (what the play took).
 - scripted_success: the scripted expert itself on the same episodes (the demonstrator's ceiling).
+- demos_checked_kept: demos the expert completed / those that passed the transfer check
+  (`checked`: the warped demo does its task in >= 2 of 3 fresh scenes) and joined a library.
 - demo_record_s, eval_s_<n>demos: wall-clock seconds (shared machine: noisy).
 """
 
