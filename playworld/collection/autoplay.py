@@ -352,7 +352,7 @@ def autoplay_parallel(
     from concurrent.futures import ProcessPoolExecutor
 
     from playworld.datasets import PlayStore
-    from playworld.datasets.maintenance import copy_episode
+    from playworld.datasets.maintenance import copy_episodes
 
     if workers < 1:
         raise ConfigError(f"expected workers >= 1, found {workers}")
@@ -373,8 +373,7 @@ def autoplay_parallel(
     try:
         for part in parts:
             src = PlayStore.open(part)
-            for i in range(len(src)):
-                copy_episode(src, i, out)
+            copy_episodes(src, range(len(src)), out)
     finally:
         out.close()
     shutil.rmtree(parts_dir, ignore_errors=True)

@@ -30,7 +30,7 @@ import os
 import shutil
 import signal
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -558,19 +558,46 @@ class PlayStore:
         On failure (a full disk...) the episode is discarded, committed episodes are untouched,
         and the error is raised.
         """
+        return self._commit(None, [metadata])
+
+    def commit_episodes(
+        self, lengths: Sequence[int], metadata: Sequence[Mapping[str, Any] | None]
+    ) -> int:
+        """Commit the rows in progress as several episodes at once, of `lengths` steps (summing
+        to the rows appended) with one metadata each, in one record write; return the last
+        one's index. What bulk copies use (`maintenance.copy_episodes`): the record holds every
+        episode's metadata, so committing N episodes one by one rewrites it N times. All or
+        none are committed, as with `commit`."""
+        lengths = [int(n) for n in lengths]
+        if len(lengths) != len(metadata) or not lengths or min(lengths) < 1:
+            raise StoreError(
+                f"expected one metadata per episode and lengths >= 1, found {len(lengths)} "
+                f"lengths (min {min(lengths, default=0)}) and {len(metadata)} metadata"
+            )
+        return self._commit(lengths, metadata)
+
+    def _commit(
+        self, lengths: list[int] | None, metadata: Sequence[Mapping[str, Any] | None]
+    ) -> int:
         if not self._in_episode:
             raise StoreError("no episode in progress; call begin_episode() first")
         w = self._writer_checked()
         if w.steps == 0:
             raise StoreError("cannot commit an empty episode; append steps first, or discard()")
+        if lengths is not None and sum(lengths) != w.steps:
+            raise StoreError(
+                f"expected episode lengths summing to the {w.steps} rows appended, found "
+                f"{sum(lengths)}"
+            )
         try:
-            meta = json.loads(json.dumps(_jsonable(dict(metadata or {}))))
+            metas = [json.loads(json.dumps(_jsonable(dict(m or {})))) for m in metadata]
         except (TypeError, ValueError) as e:
             raise FeatureError(f"episode metadata must be JSON-serialisable: {e}") from None
         start, end = w.committed, w.committed + w.steps
+        ends = (start + np.cumsum(lengths)).tolist() if lengths is not None else [end]
         try:
             w.flush()
-            record = self._next_record(start, end, meta, w)
+            record = self._next_record(start, ends, metas, w)
         except BaseException:
             self.discard()
             raise
@@ -586,7 +613,7 @@ class PlayStore:
                     f"{self.url}: committing the episode failed ({e}); it is discarded, the "
                     "committed episodes are untouched"
                 ) from e
-            self._ends = np.append(self._ends, end)
+            self._ends = np.append(self._ends, ends).astype(np.int64)
             self._episodes = record["episodes"]
             self._stats_rec = record["stats"]
             self._in_episode = False
@@ -618,10 +645,12 @@ class PlayStore:
         return self.commit(metadata)
 
     def _next_record(
-        self, start: int, end: int, meta: dict[str, Any], w: EpisodeBuffer
+        self, start: int, ends: list[int], metas: list[dict[str, Any]], w: EpisodeBuffer
     ) -> dict[str, Any]:
-        """The commit record with the episode ``[start, end)`` added: its statistics (gathered
-        by the writer as it wrote the rows) merged into the store's, O(episode)."""
+        """The commit record with the episodes ending at ``ends`` (rows ``[start, ends[-1])``)
+        added: their statistics (gathered by the writer as it wrote the rows) merged into the
+        store's, O(episodes)."""
+        end = ends[-1]
         stats_rec = dict(self._stats_rec)
         for key, f in self.features.items():
             if f.is_image:
@@ -639,11 +668,13 @@ class PlayStore:
                 merged["quantiles"] = sketch.quantiles()
                 merged["sketch"] = sketch.to_json()
             stats_rec[key] = merged
-        meta.setdefault("source", "teleop")
-        meta["committed_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+        now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+        for meta in metas:
+            meta.setdefault("source", "teleop")
+            meta["committed_at"] = now
         return {
-            "episode_ends": [*self._ends.tolist(), end],
-            "episodes": [*self._episodes, meta],
+            "episode_ends": [*self._ends.tolist(), *ends],
+            "episodes": [*self._episodes, *metas],
             "stats": stats_rec,
         }
 

@@ -55,6 +55,7 @@ class GoalPolicyConfig(PolicyConfig):
     goal_keys: tuple[str, ...] = ("state",)
     min_window: int = 16
     max_window: int = 32
+    tail_windows: bool = False
     mixtures: int = 10
     bins: int = 256
     sample: bool = True
@@ -89,6 +90,7 @@ class GoalPolicyConfig(PolicyConfig):
             action_key=self.action_key,
             min_window=self.min_window,
             max_window=self.max_window,
+            tail_windows=self.tail_windows,
             **overrides,
         )
 

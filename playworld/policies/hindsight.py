@@ -5,6 +5,10 @@ reaching wherever it ended: a window of L actions (L drawn in [min_window, max_w
 16..32) starting at row t of an episode is labelled with the goal ``obs[t + L]``, the observation
 L steps after the window's first one, in the same episode. Every step of the window is trained
 towards that goal (so the first step's goal lies L steps ahead, the last step's one step ahead).
+Windows start where ``max_window + 1`` steps fit in the episode; with ``tail_windows`` they also
+start closer to its end, L capped at the steps left (never below ``min_window``), so episodes
+shorter than ``max_window + 1`` steps count too and long windows (long tasks) need no long
+episodes.
 
     data = HindsightWindows("play.zarr", HindsightConfig(), split="train")
     batch = data.__getitems__([0, 5, 9])   # what `playworld.training.train` gathers in one call
@@ -18,7 +22,8 @@ Batch (B windows, T = max_window):
     <key>        (B, T, *shape) float32   each observation key, steps t .. t + T - 1
     goal.<key>   (B, *shape)    float32   each goal key at step t + L
     action       (B, T, A)      float32   actions at steps t .. t + T - 1
-    mask         (B, T)         bool      True for the first L steps
+    mask         (B, T)         bool      True for the first L steps (steps past an episode's
+                                          end, with tail_windows, repeat its last row)
     length       (B,)           int64     L
 Values are in the store's units; the model normalises them.
 """
@@ -54,6 +59,7 @@ class HindsightConfig:
     action_key: str = "action"
     min_window: int = 16
     max_window: int = 32
+    tail_windows: bool = False
     val_ratio: float = 0.0
     seed: int = 0
 
@@ -84,7 +90,8 @@ class HindsightWindows(BatchedDataset):
 
     Raises:
         FeatureError: the store lacks a key the config names (one line, listing its keys).
-        ConfigError: no episode is long enough for a window of ``max_window + 1`` steps.
+        ConfigError: no episode is long enough for a window of ``max_window + 1`` steps
+            (``min_window + 1`` with ``tail_windows``).
     """
 
     def __init__(
@@ -126,14 +133,16 @@ class HindsightWindows(BatchedDataset):
             episodes = train if split == "train" else val
         else:
             raise ConfigError(f"expected split train, val or all, found {split!r}")
+        tail = config.max_window - config.min_window if config.tail_windows else 0
         self.sampler = WindowSampler(
-            ends, config.max_window + 1, pad_before=0, pad_after=0, episodes=episodes
+            ends, config.max_window + 1, pad_before=0, pad_after=tail, episodes=episodes
         )
         if len(self.sampler) == 0 and split != "val":
             longest = int(np.diff(ends, prepend=0).max())
+            need = config.max_window + 1 - tail
             raise ConfigError(
-                f"expected episodes of at least {config.max_window + 1} steps in {self.url}, "
-                f"found at most {longest}; record longer play or lower max_window"
+                f"expected episodes of at least {need} steps in {self.url}, found at most "
+                f"{longest}; record longer play or lower min_window and max_window"
             )
 
     def __len__(self) -> int:
@@ -152,8 +161,9 @@ class HindsightWindows(BatchedDataset):
     def __getitems__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
         c = self.config
         idx = np.asarray(indices, np.int64)
-        rows, _ = self.sampler.batch_indices(idx)  # (B, T + 1), inside one episode each
+        rows, pad = self.sampler.batch_indices(idx)  # (B, T + 1), pad past the episode's end
         lengths = window_length(idx % max(len(self), 1), c.min_window, c.max_window, c.seed)
+        lengths = np.minimum(lengths, (~pad).sum(1) - 1)  # the goal inside the episode
         steps = rows[:, : c.max_window]  # (B, T)
         goal_rows = rows[np.arange(len(idx)), lengths]  # (B,)
         out: dict[str, torch.Tensor] = {}

@@ -290,6 +290,27 @@ def test_merge_is_bit_identical_with_metadata_and_stats(tmp_path: Path, monkeypa
     assert m.validate(merged.url).ok
 
 
+def test_copy_episodes_commits_whole_batches(tmp_path: Path, monkeypatch) -> None:
+    """Batches of ~2 episodes (one record write each): the copy equals the source episode by
+    episode; a failure mid-batch leaves the store at the last whole batch."""
+    row = sum(f.nbytes for f in FEATURES.values())
+    monkeypatch.setattr(m, "COPY_BATCH_BYTES", 10 * row)
+    path, episodes, metas = make_store(tmp_path / "a", (5, 7, 6, 4, 3), seed=3)
+    src = PlayStore.open(path)
+    with PlayStore.create(tmp_path / "b", FEATURES, 10.0) as dst:
+        m.copy_episodes(src, range(5), dst)
+        assert len(dst) == 5 and dst.episode_ends.tolist() == [5, 12, 18, 22, 25]
+        for i in range(5):
+            assert_episode_equal(dst, i, episodes[i])
+            assert without_time(dst.episode_metadata(i)) == metas[i]
+        with pytest.raises(StoreError, match="episode 9"):
+            m.copy_episodes(src, [0, 1, 2, 9], dst)  # [0, 1] is a batch, [2, 9] fails
+        assert len(dst) == 7 and dst.num_steps == 37
+        assert_episode_equal(dst, 6, episodes[1])
+        assert dst.stats["state"]["count"] == 37
+    assert m.validate(tmp_path / "b").ok
+
+
 def test_merge_refuses_different_features_naming_each_difference(tmp_path: Path) -> None:
     a = make_store(tmp_path / "a", (3,))[0]
     other = dict(FEATURES, state=Feature((4,), units="m"))

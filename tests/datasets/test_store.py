@@ -210,6 +210,36 @@ def test_read_only_and_lifecycle_errors(tmp_path):
         PlayStore.open(tmp_path / "nope.zarr")
 
 
+def test_commit_episodes_splits_the_rows_in_progress(tmp_path):
+    """Rows appended once, committed as three episodes in one record: the same store as three
+    commits (rows, metadata, statistics), reopened; lengths that do not add up commit nothing."""
+    rng = np.random.default_rng(7)
+    eps = [episode(rng, n) for n in (4, 9, 6)]
+    with PlayStore.create(tmp_path / "one.zarr", features(), fps=10) as one:
+        for i, data in enumerate(eps):
+            stream(one, data, {"i": i})
+    with PlayStore.create(tmp_path / "many.zarr", features(), fps=10) as many:
+        many.begin_episode()
+        for data in eps:
+            for t in range(len(data["cam"])):
+                many.append({k: v[t] for k, v in data.items()})
+        with pytest.raises(StoreError, match="summing to the 19 rows appended, found 18"):
+            many.commit_episodes([4, 9, 5], [{}, {}, {}])
+        assert len(many) == 0  # nothing committed; the rows are still in progress
+        assert many.commit_episodes([4, 9, 6], [{"i": 0}, {"i": 1}, {"i": 2}]) == 2
+    a, b = PlayStore.open(tmp_path / "one.zarr"), PlayStore.open(tmp_path / "many.zarr")
+    assert b.episode_ends.tolist() == a.episode_ends.tolist() == [4, 13, 19]
+    for i, data in enumerate(eps):
+        assert_episode(b, i, data)
+        assert b.episode_metadata(i)["i"] == i
+    for k in ("state", "action", "cam"):
+        np.testing.assert_allclose(b.stats[k]["mean"], a.stats[k]["mean"], rtol=1e-6)
+    with PlayStore.open(tmp_path / "many.zarr", "a") as s:
+        s.begin_episode()
+        with pytest.raises(StoreError, match="one metadata per episode"):
+            s.commit_episodes([1, 1], [{}])
+
+
 def test_bad_steps_are_refused_and_change_nothing(tmp_path):
     rng = np.random.default_rng(7)
     d = episode(rng, 6)

@@ -55,6 +55,34 @@ def test_hindsight_windows_label_each_window_with_its_end(store) -> None:
     ).all()
 
 
+def test_tail_windows_cap_the_length_at_the_episode_end(store) -> None:
+    """With tail_windows, windows also start in an episode's last max_window steps: 16 more
+    starts per episode, L capped at the steps left, the goal still inside the episode."""
+    plain = HindsightWindows(store, HindsightConfig(min_window=16, max_window=32))
+    data = HindsightWindows(store, HindsightConfig(min_window=16, max_window=32, tail_windows=True))
+    ends = data.sampler.episode_ends
+    assert len(data) == len(plain) + 16 * len(ends)
+    idx = np.arange(len(data))
+    batch = data.__getitems__(idx)
+    rows, _ = data.sampler.batch_indices(idx)
+    lengths = batch["length"].numpy()
+    assert lengths.min() >= 16 and lengths.max() <= 32
+    goal_rows = rows[np.arange(len(idx)), lengths]
+    episode = np.searchsorted(ends, rows[:, 0], "right")
+    assert (np.searchsorted(ends, goal_rows, "right") == episode).all()
+    capped = lengths < window_length(idx, 16, 32)
+    assert capped.sum() > len(ends)  # windows near every end were shortened...
+    assert (goal_rows[capped] == ends[episode[capped]] - 1).all()  # ...to end at its last row
+    np.testing.assert_array_equal(batch["goal.state"].numpy(), data.arrays["state"][goal_rows])
+    assert batch["mask"].sum(1).tolist() == lengths.tolist()
+    # episodes shorter than max_window + 1 steps: refused without tail windows, used with them
+    longest = int(np.diff(ends, prepend=0).max())
+    with pytest.raises(ConfigError, match=f"at least {longest + 17} steps"):
+        HindsightWindows(store, HindsightConfig(min_window=16, max_window=longest + 16))
+    long = HindsightConfig(min_window=16, max_window=longest + 16, tail_windows=True)
+    assert len(HindsightWindows(store, long)) == len(data)  # a start wherever min_window fits
+
+
 def test_missing_feature_is_one_line(store) -> None:
     with pytest.raises(FeatureError, match="expected feature 'wrist'") as err:
         HindsightWindows(store, HindsightConfig(obs_keys=("wrist",)))
