@@ -23,6 +23,7 @@ from typing import Any
 from playworld.errors import ConfigError, did_you_mean
 
 SCHEDULES = ("constant", "cosine", "linear")
+SCHEDULE_SPANS = ("steps", "minutes")
 PRECISIONS = ("no", "bf16", "fp16", "auto")
 
 
@@ -31,8 +32,11 @@ class TrainConfig:
     """Everything the loop needs besides the model and the data.
 
     steps: optimiser steps in all (the learning-rate schedule spans them); minutes: a wall-clock
-    budget that ends the run early (0: none; the schedule is unchanged). lr with ``warmup_steps``
-    of linear warm-up, then ``schedule``. ``grad_clip``: max global grad norm (0: off).
+    budget that ends the run early (0: none). lr with ``warmup_steps`` of linear warm-up, then
+    ``schedule``. ``schedule_span``: ``steps`` (the schedule spans ``steps``, so a run that the
+    budget ends early stops part-way down it) or ``minutes`` (with ``minutes`` > 0: once warm,
+    the loop measures its step rate and fits the schedule to the steps the budget holds, at
+    most ``steps``, ending the run there; that span is saved and kept by ``--resume``). ``grad_clip``: max global grad norm (0: off).
     ``ema_decay``: 0 turns EMA off. ``diverge_factor``: a loss above this many times its running
     mean (after ``warmup_steps``), or a non-finite one, stops the run. ``device``: ``auto`` (what
     accelerate picks), ``cpu`` or ``cuda``. ``threads``: torch CPU threads (0: torch's default;
@@ -46,6 +50,7 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 3e-4
     schedule: str = "cosine"
+    schedule_span: str = "steps"
     warmup_steps: int = 50
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
@@ -71,6 +76,10 @@ class TrainConfig:
         if not (self.lr > 0 and math.isfinite(self.lr)) or self.weight_decay < 0:
             raise ConfigError(
                 f"train.lr must be > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}"
+            )
+        if self.schedule_span not in SCHEDULE_SPANS:
+            raise ConfigError(
+                f"train.schedule_span must be steps or minutes, got {self.schedule_span!r}"
             )
         if self.schedule not in SCHEDULES:
             raise ConfigError(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -162,12 +162,16 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config))
     ema = EMA(model, config.ema_decay) if config.ema_decay > 0 else None
     step, running = 0, float("nan")
+    span = config.steps  # where the schedule ends (schedule_span minutes: fitted to the budget)
     if resume:
         folder = existing[-1]
         model.load_state_dict(ckpt.load_file(str(folder / "model.safetensors")))
         opt_state, rng, trainer = ckpt.load_optimizer_state(folder)
         optimizer.load_state_dict(opt_state)
-        scheduler.load_state_dict(trainer["scheduler"])
+        scheduler.load_state_dict(trainer["scheduler"])  # (its lambda is not saved: set here)
+        span = int(trainer.get("schedule_span", config.steps))
+        if span != config.steps:
+            scheduler.lr_lambdas[0] = _schedule(replace(config, steps=span))
         step, running = int(trainer["step"]), float(trainer["running_loss"])
         if trainer["data"]["num_samples"] != len(dataset):
             raise ConfigError(
@@ -182,7 +186,7 @@ def train(
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state(rng["cuda"])
 
-    sampler = EpochBatchSampler(len(dataset), config.batch_size, config.seed, step, config.steps)
+    sampler = EpochBatchSampler(len(dataset), config.batch_size, config.seed, step, span)
     loader = torch.utils.data.DataLoader(
         dataset,
         batch_sampler=sampler,
@@ -207,6 +211,7 @@ def train(
             "step": step,
             "running_loss": running,
             "scheduler": scheduler.state_dict(),  # JSON-native: step counts, lrs, lambda state
+            "schedule_span": span,
             "ema_updates": ema.num_updates if ema else 0,
             "data": {
                 "num_samples": len(dataset),
@@ -232,6 +237,9 @@ def train(
     progress = _progress(config, step) if accelerator.is_main_process else None
     losses: list[tuple[int, float]] = []
     t0, start_step, stopped = time.monotonic(), step, "steps"
+    # schedule_span minutes: the rate is timed over `probe` steps after `skip` (start-up costs)
+    fit = config.schedule_span == "minutes" and config.minutes > 0 and span == config.steps
+    skip, probe, t_skip = 10, max(config.warmup_steps, 50), t0
     model.train()
     try:
         for batch in loader:
@@ -279,8 +287,16 @@ def train(
                 accelerator.wait_for_everyone()
                 if accelerator.is_main_process:
                     save()
-            if config.minutes and time.monotonic() - t0 > config.minutes * 60:
-                stopped = "minutes"
+            if fit and step - start_step == skip:
+                t_skip = time.monotonic()
+            if fit and step - start_step == skip + probe:
+                now = time.monotonic()
+                left = config.minutes * 60 - (now - t0)
+                span = min(config.steps, step + max(1, int(probe / (now - t_skip) * left)))
+                scheduler.lr_lambdas[0] = _schedule(replace(config, steps=span))
+                fit = False
+            if (config.minutes and time.monotonic() - t0 > config.minutes * 60) or step >= span:
+                stopped = "minutes" if step < config.steps else "steps"
                 break
     finally:
         if progress is not None:

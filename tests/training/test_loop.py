@@ -125,6 +125,28 @@ def test_resume_after_interrupt_reproduces_the_loss_curve(tmp_path: Path) -> Non
         assert torch.allclose(va, vb, atol=1e-6), k
 
 
+def test_schedule_span_minutes_fits_the_decay_to_the_budget_and_resume_keeps_it(
+    tmp_path: Path,
+) -> None:
+    # a budget of 6 s and steps it cannot reach: spanning steps, the cosine would hardly move
+    c = cfg(steps=10_000_000, minutes=0.1, schedule_span="minutes", checkpoint_every=30)
+
+    def interrupt(step: int, loss: float) -> None:
+        if step == 95:  # after the rate was timed (steps 10..60): checkpoint 90 holds the span
+            raise KeyboardInterrupt
+
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        train(Regressor(), Pairs(), c, tmp_path / "run", on_step=interrupt)
+    saved = json.loads((checkpoints(tmp_path / "run")[-1] / "trainer.json").read_text())
+    assert saved["step"] == 90 and 95 < saved["schedule_span"] < c.steps
+    result = train(Regressor(), Pairs(), c, tmp_path / "run", resume=True)
+    final = json.loads((result.checkpoint / "trainer.json").read_text())
+    assert final["schedule_span"] == saved["schedule_span"]  # kept, not timed again
+    assert result.stopped == "minutes" and result.step <= saved["schedule_span"]
+    assert final["scheduler"]["_last_lr"][0] < 0.5 * c.lr  # most of the way down the cosine
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
     data = Pairs()
     torch.manual_seed(0)
@@ -179,6 +201,8 @@ def test_yaml_config_overrides_and_validation(tmp_path: Path) -> None:
         TrainConfig.from_dict({"lrr": 1})
     with pytest.raises(ConfigError, match="schedule"):
         TrainConfig(schedule="cosin")
+    with pytest.raises(ConfigError, match="schedule_span"):
+        TrainConfig(schedule_span="hours")
     with pytest.raises(ConfigError, match="section.key=value"):
         apply_overrides({}, ["lr=3"])
     (tmp_path / "bad.yaml").write_text("- a\n- b\n")
