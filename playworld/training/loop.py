@@ -293,6 +293,10 @@ def train(
                 now = time.monotonic()
                 left = config.minutes * 60 - (now - t0)
                 span = min(config.steps, step + max(1, int(probe / (now - t_skip) * left)))
+                # every process (accelerate launch) ends at the same step: the slowest one's
+                span = int(
+                    accelerator.gather(torch.tensor([span], device=accelerator.device)).min()
+                )
                 scheduler.lr_lambdas[0] = _schedule(replace(config, steps=span))
                 fit = False
             if (config.minutes and time.monotonic() - t0 > config.minutes * 60) or step >= span:
