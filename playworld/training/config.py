@@ -35,14 +35,15 @@ class TrainConfig:
     budget that ends the run early (0: none). lr with ``warmup_steps`` of linear warm-up, then
     ``schedule``. ``schedule_span``: ``steps`` (the schedule spans ``steps``, so a run that the
     budget ends early stops part-way down it) or ``minutes`` (with ``minutes`` > 0: once warm,
-    the loop measures its step rate and fits the schedule to the steps the budget holds, at
-    most ``steps``, ending the run there; that span is saved and kept by ``--resume``). ``grad_clip``: max global grad norm (0: off).
-    ``ema_decay``: 0 turns EMA off. ``diverge_factor``: a loss above this many times its running
-    mean (after ``warmup_steps``), or a non-finite one, stops the run. ``device``: ``auto`` (what
-    accelerate picks), ``cpu`` or ``cuda``. ``threads``: torch CPU threads (0: torch's default;
-    1 is faster on a machine loaded by other work). ``mixed_precision``: ``no``, ``bf16``, ``fp16``
-    (accelerate's autocast) or ``auto``: bf16 where the device computes it natively (a GPU with
-    bf16, a CPU with AVX512-BF16 or AMX), else none. Intervals are in steps (0: only at the end).
+    the loop measures its step rate and fits the schedule to the steps the budget holds, at most
+    ``steps``, ending the run there; that span is saved and kept by ``--resume``).
+    ``grad_clip``: max global grad norm (0: off). ``ema_decay``: 0 turns EMA off.
+    ``diverge_factor``: a loss above this many times its running mean (after ``warmup_steps``),
+    or a non-finite one, stops the run. ``device``: ``auto`` (what accelerate picks), ``cpu`` or
+    ``cuda``. ``threads``: torch CPU threads (0: torch's default; 1 is faster on a machine
+    loaded by other work). ``mixed_precision``: ``no``, ``bf16``, ``fp16`` (accelerate's
+    autocast) or ``auto``: bf16 where the device computes it natively (a GPU with bf16, a CPU
+    with AVX512-BF16 or AMX), else none. Intervals are in steps (0: only at the end).
     """
 
     steps: int = 1000
@@ -79,7 +80,8 @@ class TrainConfig:
             )
         if self.schedule_span not in SCHEDULE_SPANS:
             raise ConfigError(
-                f"train.schedule_span must be steps or minutes, got {self.schedule_span!r}"
+                f"train.schedule_span {self.schedule_span!r} is unknown (steps or minutes)."
+                f"{did_you_mean(self.schedule_span, SCHEDULE_SPANS)}"
             )
         if self.schedule not in SCHEDULES:
             raise ConfigError(
