@@ -16,7 +16,8 @@ the SAVED checkpoints in the twin with expert goals.
 Prints `name: value` lines: `gcbc_success`, `playlmp_success`, `dp_success` (pooled over tasks, with
 `<name>_ci95` the Wilson 95% interval), `playlmp_minus_gcbc`, `gcbc_chain_len`,
 `playlmp_chain_len`, `dp_chain_len`, `train_minutes_<policy>`, `act_ms_p99_<policy>` (one `act` call at batch 1,
-99th percentile over 300 calls on recorded observations), `play_steps`, `wall_minutes`.
+99th percentile over 300 calls on recorded observations), `play_steps`, `wall_minutes` (of
+which `play_wall_minutes` and `eval_wall_minutes`: evaluations and act timings).
 `dp_success` and `dp_chain_len` for the diffusion policy, `bc_expert_success` for per-task
 expert BC (trained on the store's successful task segments, one network per task, reset with
 the task's name). Reports land in `<out>/<policy>/eval.json`.
@@ -121,11 +122,15 @@ def main() -> None:
 
     # twin time at 10 Hz (~4 s of CPU per twin minute). GCBC on relative keypoints overfits
     # 20 min of play: 0.28 success with 20 min, 0.50 with 80 (3 min of training, quick seeds).
+    # Quick: 72 min with 4 + 1.75 min of training took 16.65 min wall (play 4.98, evaluation
+    # 5.73: failing episodes run all 100 steps) and GCBC fell to 0.35 (4285 steps): kept at 80.
     play_minutes = args.play_minutes or (80.0 if quick else 240.0)
     store = out / "play.zarr"
     summary = autoplay_parallel(store, PLAY, int(play_minutes * 600), workers=args.workers)
     figures: dict[str, object] = {"play_steps": summary["steps"]}
+    figures["play_wall_minutes"] = round((time.monotonic() - t_start) / 60, 2)
     print(f"play_steps: {summary['steps']}", flush=True)
+    print(f"play_wall_minutes: {figures['play_wall_minutes']}", flush=True)
 
     episodes, chains = (10, 40) if quick else (50, 200)
     episodes, chains = args.episodes or episodes, args.chains or chains
@@ -136,6 +141,7 @@ def main() -> None:
             n: pool.submit(train_one, POLICIES[n][0], store, out / n, budgets[n]) for n in names
         }
         trained = {n: f.result() for n, f in runs.items()}
+    t_eval = time.monotonic()
     for name in names:
         kind = POLICIES[name][0]
         seconds, steps = trained[name]
@@ -178,6 +184,8 @@ def main() -> None:
             float(figures["playlmp_success"]) - float(figures["gcbc_success"]), 4
         )
         print(f"playlmp_minus_gcbc: {figures['playlmp_minus_gcbc']}")
+    figures["eval_wall_minutes"] = round((time.monotonic() - t_eval) / 60, 2)
+    print(f"eval_wall_minutes: {figures['eval_wall_minutes']}")
     figures["wall_minutes"] = round((time.monotonic() - t_start) / 60, 2)
     print(f"wall_minutes: {figures['wall_minutes']}")
     (out / "figures.json").write_text(json.dumps(figures, indent=2))
