@@ -236,12 +236,14 @@ def autoplay(
     on_episode: Callable[[dict[str, Any]], None] | None = None,
     stop: Any = None,
     view: Callable[[Any], None] | None = None,
+    durable: bool = True,
 ) -> dict[str, Any]:
     """Play about `steps` control steps into a new store at `path`; return a summary dict.
 
     The last episode ends at the first segment end after the budget; an interrupted episode
     (`stop.is_set()`, or Ctrl-C) is discarded. `on_episode(meta)` is called after each commit;
-    `view` (a `playworld.viewer.LiveView`) is handed every tick.
+    `view` (a `playworld.viewer.LiveView`) is handed every tick. `durable=False` skips the
+    fsyncs (`PlayStore.create`): for scratch stores, such as `autoplay_parallel`'s parts.
     """
     from playworld.collection.loop import ControlLoop
     from playworld.collection.step_queue import StepQueue
@@ -263,7 +265,7 @@ def autoplay(
         "autoplay": dataclasses.asdict(config),
     }
     features = {**loop.features, LABEL_KEY: dataclasses.replace(loop.features["action"])}
-    store = PlayStore.create(path, features, fps=fps, info=info)
+    store = PlayStore.create(path, features, fps=fps, info=info, durable=durable)
     writer = StepQueue(store, max_queue=max(64, int(4 * fps)), name=f"store-writer-{worker}")
     loop.writer = _LabelledWriter(writer, player)
     state = {"mark": 0, "sim_state0": None, "resets": 0, "episodes": 0, "futures": []}
@@ -336,7 +338,7 @@ def _worker(args: tuple) -> dict[str, Any]:
     path, config, steps, worker = args
     import playworld.sim  # noqa: F401  (the GL backend before mujoco loads)
 
-    return autoplay(path, config, steps, worker=worker)
+    return autoplay(path, config, steps, worker=worker, durable=False)
 
 
 def autoplay_parallel(
@@ -345,7 +347,9 @@ def autoplay_parallel(
     """`workers` players in their own processes, each into its own store, merged into `path`.
 
     Each plays `ceil(steps / workers)` steps with its own seed (`worker_seed`); the merged store
-    holds worker 0's episodes, then worker 1's... The part stores are deleted after the merge.
+    holds worker 0's episodes, then worker 1's... The part stores are scratch, written without
+    fsync (a killed run starts over: they are deleted at the start and after the merge); the
+    merged store is durable.
     """
     import multiprocessing as mp
     import shutil

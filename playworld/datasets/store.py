@@ -5,15 +5,22 @@ Layout (see README "Data contract")::
     zarr.json                 attributes["playworld"]: format, version, fps, features, blocks, info
     data/<key>                (N, *shape) one row per recorded step across all episodes, in order
     meta/zarr.json            attributes: the commit record
-                                episode_ends  exclusive end row of every committed episode
-                                episodes      per-episode metadata (source, tasks, success, notes...)
-                                stats         summary statistics per feature (with the
-                                              actions' quantile sketches, merged per commit)
+                                episode_ends    exclusive end row of every committed episode
+                                metadata_block  episodes per file of meta/episodes/
+                                stats           summary statistics per feature (with the
+                                                actions' quantile sketches, merged per commit)
+    meta/episodes/<k>.json    per-episode metadata (source, tasks, success, notes...) of
+                              episodes [k * metadata_block, (k + 1) * metadata_block), a JSON list
 
 The commit record is one JSON document written in one atomic write (a rename on local disks, a
-single PUT on object stores): committing an episode is that write and nothing else, so a crash at
-any moment leaves either the old record or the new one. Rows past the last episode end are
-uncommitted: readers never look at them and `repair` trims them. Image rows are grouped into
+single PUT on object stores): committing an episode is that write, after its rows and its
+metadata file are written, so a crash at any moment leaves either the old record or the new one.
+Rows past the last episode end, and metadata entries past the record's episode count, are
+uncommitted: readers never look at them and `repair` trims the rows. The metadata lives in files
+of a bounded number of episodes, so a commit writes O(episode) bytes however long the store;
+format version 1 kept it in the record, which made committing the n-th episode cost O(n) (a
+40-step episode cost 90 ms more at 600 episodes than at the first). Version 1 stores are read,
+and appended to in their own layout. Image rows are grouped into
 shards of ``blocks[key]`` frames, one frame per chunk (16 for the lossy ``h264`` codec, see
 video_codec.py), so an hour at 30 Hz with two cameras makes well under a thousand files.
 
@@ -64,7 +71,12 @@ if TYPE_CHECKING:
     from playworld.datasets.video_shards import VideoShardReader
 
 FORMAT_NAME = "playworld.store"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions this playworld reads and appends to (1: every episode's metadata inline in the record).
+READ_VERSIONS = (1, 2)
+#: Episodes per metadata file ``meta/episodes/<k>.json`` (format 2). A commit rewrites the file of
+#: its episode: ~2 KB of autoplay metadata each, so at most ~0.5 MB.
+METADATA_BLOCK = 256
 IMAGE_SHARD_FRAMES = 256
 VECTOR_CHUNK_ROWS = 16384
 VIDEO_CHUNK_FRAMES = 16  # frames per chunk of an h264 camera (video_codec.CHUNK_FRAMES)
@@ -126,11 +138,16 @@ class PlayStore:
                 f"{url} is a zarr group but not a play store (no 'playworld' format attribute)"
             )
         version = attrs.get("version")
-        if version != FORMAT_VERSION:
+        if version not in READ_VERSIONS:
             raise StoreFormatError(
-                f"{url}: store format version {version!r}, this playworld reads version "
-                f"{FORMAT_VERSION}; upgrade playworld or convert the store"
+                f"{url}: store format version {version!r}, this playworld reads versions "
+                f"{', '.join(map(str, READ_VERSIONS))}; upgrade playworld or convert the store"
             )
+        self.version = int(version)
+        # Format 2: complete metadata files read so far (they never change), and the serialised
+        # entries of the file the next commit rewrites (the writer's; index -> JSON text).
+        self._metadata_read: dict[int, list[dict[str, Any]]] = {}
+        self._metadata_text: dict[int, str] = {}
         try:
             self.features: Features = parse_features(attrs["features"])
             self.fps = float(attrs["fps"])
@@ -217,7 +234,10 @@ class PlayStore:
                     **layout,
                     **array_codecs(f),
                 )
-            root.create_group("meta", attributes={"episode_ends": [], "episodes": [], "stats": {}})
+            root.create_group(
+                "meta",
+                attributes={"episode_ends": [], "metadata_block": METADATA_BLOCK, "stats": {}},
+            )
             root.attrs["playworld"] = {
                 "format": FORMAT_NAME,
                 "version": FORMAT_VERSION,
@@ -296,13 +316,21 @@ class PlayStore:
             ) from None
         try:
             ends = np.asarray(rec["episode_ends"], dtype=np.int64)
-            episodes = list(rec["episodes"])
+            if self.version == 1:
+                episodes = list(rec["episodes"])
+            else:
+                self._metadata_block = int(rec["metadata_block"])
+                if self._metadata_block < 1:
+                    raise ValueError(f"metadata_block {self._metadata_block} < 1")
+                episodes = []
             stats = dict(rec["stats"])
         except (KeyError, TypeError, ValueError) as e:
             raise StoreFormatError(
                 f"{self.url}: malformed commit record in meta/zarr.json ({e}); without it no "
                 "episode can be located: restore the file from a backup"
             ) from None
+        if self.version > 1 and ends.ndim == 1:
+            episodes = self._read_metadata(len(ends))
         if (
             ends.ndim != 1
             or len(episodes) != len(ends)
@@ -318,6 +346,60 @@ class PlayStore:
             self._open_arrays()
         self._check_lengths(ends)
         self._ends, self._episodes, self._stats_rec = ends, episodes, stats
+
+    def _metadata_key(self, block: int) -> str:
+        return f"meta/episodes/{block}.json"
+
+    def _read_metadata(self, n: int) -> list[dict[str, Any]]:
+        """The metadata of episodes [0, n) from their files (format 2); complete files are read
+        once. A file may hold entries past n (a commit that did not land): they are ignored."""
+        size = self._metadata_block
+        out: list[dict[str, Any]] = []
+        prefix = self._group.store_path.path
+        for block in range(-(-n // size)):
+            want = min(size, n - block * size)
+            entries = self._metadata_read.get(block)
+            if entries is None:
+                key = self._metadata_key(block)
+                try:
+                    value = sync(
+                        self._group.store.get(
+                            f"{prefix}/{key}" if prefix else key, default_buffer_prototype()
+                        )
+                    )
+                    if value is None:
+                        raise FileNotFoundError("missing")
+                    entries = json.loads(value.to_bytes())
+                    if not isinstance(entries, list) or len(entries) < want:
+                        raise ValueError(
+                            f"{len(entries) if isinstance(entries, list) else 'no'} entries, "
+                            f"the commit record needs {want}"
+                        )
+                    if not all(isinstance(e, dict) for e in entries[:want]):
+                        raise ValueError("an entry is not a JSON object")
+                except (OSError, ValueError) as e:  # JSONDecodeError, UnicodeDecodeError too
+                    entries = self._metadata_lost(block, block * size, block * size + want, e)
+                if len(entries) >= size:
+                    self._metadata_read[block] = entries[:size]
+            out += entries[:want]
+        return out
+
+    def _metadata_lost(
+        self, block: int, lo: int, hi: int, error: Exception
+    ) -> list[dict[str, Any]]:
+        """A metadata file that cannot be read: raise (`UncheckedStore`, for validate and
+        salvage, reports it and goes on with empty metadata)."""
+        raise StoreFormatError(
+            f"{self.url}: {self.metadata_problem(block, lo, hi, error)}"
+        ) from None
+
+    @staticmethod
+    def metadata_problem(block: int, lo: int, hi: int, error: Exception) -> str:
+        return (
+            f"episode metadata file meta/episodes/{block}.json is missing or unreadable "
+            f"({error}): the metadata of episodes {lo}:{hi} is lost, their rows are intact; "
+            "`playworld store salvage` copies them to a new store with empty metadata"
+        )
 
     def _check_lengths(self, ends: np.ndarray) -> None:
         """Every array holds the rows the commit record names (`validate` lists them instead)."""
@@ -565,9 +647,9 @@ class PlayStore:
     ) -> int:
         """Commit the rows in progress as several episodes at once, of `lengths` steps (summing
         to the rows appended) with one metadata each, in one record write; return the last
-        one's index. What bulk copies use (`maintenance.copy_episodes`): the record holds every
-        episode's metadata, so committing N episodes one by one rewrites it N times. All or
-        none are committed, as with `commit`."""
+        one's index. What bulk copies use (`maintenance.copy_episodes`): every commit writes each
+        array's partial chunk and the record (~50 ms for 10 features), so committing N short
+        episodes one by one costs N times that. All or none are committed, as with `commit`."""
         lengths = [int(n) for n in lengths]
         if len(lengths) != len(metadata) or not lengths or min(lengths) < 1:
             raise StoreError(
@@ -598,6 +680,7 @@ class PlayStore:
         try:
             w.flush()
             record = self._next_record(start, ends, metas, w)
+            episodes = self._episodes + metas
         except BaseException:
             self.discard()
             raise
@@ -606,6 +689,8 @@ class PlayStore:
         # I/O thread), and discard() would then trim rows that the new record names.
         with _sigint_deferred():
             try:
+                if self.version > 1:
+                    self._put_metadata(episodes, len(self._episodes))
                 self._put_record(record)
             except OSError as e:
                 self.discard()
@@ -614,7 +699,7 @@ class PlayStore:
                     "committed episodes are untouched"
                 ) from e
             self._ends = np.append(self._ends, ends).astype(np.int64)
-            self._episodes = record["episodes"]
+            self._episodes = episodes
             self._stats_rec = record["stats"]
             self._in_episode = False
         w.reset(end)
@@ -672,11 +757,38 @@ class PlayStore:
         for meta in metas:
             meta.setdefault("source", "teleop")
             meta["committed_at"] = now
+        if self.version == 1:
+            return {
+                "episode_ends": [*self._ends.tolist(), *ends],
+                "episodes": [*self._episodes, *metas],
+                "stats": stats_rec,
+            }
         return {
             "episode_ends": [*self._ends.tolist(), *ends],
-            "episodes": [*self._episodes, *metas],
+            "metadata_block": self._metadata_block,
             "stats": stats_rec,
         }
+
+    def _put_metadata(self, episodes: list[dict[str, Any]], first: int) -> None:
+        """Write the metadata files holding episodes [first, len(episodes)) (format 2), each in
+        one atomic write; entries already serialised by an earlier commit are not again."""
+        size = self._metadata_block
+        for block in range(first // size, -(-len(episodes) // size)):
+            lo, hi = block * size, min((block + 1) * size, len(episodes))
+            cache = self._metadata_text
+            if any(i < lo for i in cache):  # a new file: the previous one is complete
+                cache.clear()
+            for i in range(lo, hi):
+                if i >= first or i not in cache:  # (a discarded commit may have left its own)
+                    cache[i] = json.dumps(episodes[i], allow_nan=True)
+            self._put(self._metadata_key(block), f"[{','.join(cache[i] for i in range(lo, hi))}]")
+
+    def _put(self, key: str, text: str) -> None:
+        """One atomic write of ``text`` at ``key`` (relative to the store root) through the zarr
+        store: a rename on local disks (fsynced when durable), one PUT on object stores."""
+        value = default_buffer_prototype().buffer.from_bytes(text.encode())
+        prefix = self._group.store_path.path
+        sync(self._group.store.set(f"{prefix}/{key}" if prefix else key, value))
 
     def _put_record(self, record: dict[str, Any]) -> None:
         """Write the commit record: ``meta/zarr.json`` (a zarr group document whose attributes
@@ -685,13 +797,7 @@ class PlayStore:
         here because zarr deep-copies the attributes first (``dataclasses.asdict``: ~30 ms per
         1000 episodes, the one cost of a commit that grew with the store)."""
         doc = {"attributes": record, "zarr_format": 3, "node_type": "group"}
-        value = default_buffer_prototype().buffer.from_bytes(
-            json.dumps(doc, allow_nan=True).encode()
-        )
-        prefix = self._group.store_path.path
-        sync(
-            self._group.store.set(f"{prefix}/meta/zarr.json" if prefix else "meta/zarr.json", value)
-        )
+        self._put("meta/zarr.json", json.dumps(doc, allow_nan=True))
 
     def _quantile_sketch(self, key: str, start: int) -> _stats.QuantileSketch:
         """The store's sketch of ``key`` over committed rows ``[0, start)``, from the commit

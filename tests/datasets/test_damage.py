@@ -321,3 +321,29 @@ try:
 except Exception as e:
     print(type(e).__name__)
 """
+
+
+def test_lost_episode_metadata_file(tmp_path: Path, capsys) -> None:
+    """The metadata files hold no rows: losing one loses those episodes' metadata, not their
+    rows. Opening says so in one line; validate lists it; salvage keeps every episode."""
+    path, episodes, _ = make_store(tmp_path / "play")
+    (path / "meta/episodes/0.json").unlink()
+    problem = (
+        "episode metadata file meta/episodes/0.json is missing or unreadable (missing): the "
+        "metadata of episodes 0:3 is lost, their rows are intact; `playworld store salvage` "
+        "copies them to a new store with empty metadata"
+    )
+    assert cli(capsys, "store", "info", path) == (2, [], [f"error: {path}: {problem}"])
+    assert cli(capsys, "store", "validate", path) == (1, [problem], [])
+    check_salvage(capsys, tmp_path, path, episodes, [0, 1, 2], [])
+    assert [
+        PlayStore.open(tmp_path / "salvaged").episode_metadata(i)["source"] for i in range(3)
+    ] == ["teleop"] * 3  # the copies' metadata is empty but for the source every commit records
+
+
+def test_garbage_episode_metadata_file(tmp_path: Path, capsys) -> None:
+    path = make_store(tmp_path / "play")[0]
+    (path / "meta/episodes/0.json").write_text('[{"source": "teleop"}]')  # 1 of 3 entries
+    code, out, err = cli(capsys, "store", "validate", path)
+    assert (code, len(out), err) == (1, 1, [])
+    assert "(1 entries, the commit record needs 3)" in out[0]

@@ -291,23 +291,29 @@ def test_merge_is_bit_identical_with_metadata_and_stats(tmp_path: Path, monkeypa
 
 
 def test_copy_episodes_commits_whole_batches(tmp_path: Path, monkeypatch) -> None:
-    """Batches of ~2 episodes (one record write each): the copy equals the source episode by
-    episode; a failure mid-batch leaves the store at the last whole batch."""
+    """Batches of ~2 episodes (one record write each), rows read in spans of 8 across
+    episodes: the copy equals the source episode by episode; a bad index copies nothing; a
+    read failing mid-batch leaves the store at the last whole batch."""
     row = sum(f.nbytes for f in FEATURES.values())
     monkeypatch.setattr(m, "COPY_BATCH_BYTES", 10 * row)
+    monkeypatch.setattr(m, "READ_BUDGET", 8 * row)
     path, episodes, metas = make_store(tmp_path / "a", (5, 7, 6, 4, 3), seed=3)
     src = PlayStore.open(path)
     with PlayStore.create(tmp_path / "b", FEATURES, 10.0) as dst:
-        m.copy_episodes(src, range(5), dst)
-        assert len(dst) == 5 and dst.episode_ends.tolist() == [5, 12, 18, 22, 25]
-        for i in range(5):
-            assert_episode_equal(dst, i, episodes[i])
-            assert without_time(dst.episode_metadata(i)) == metas[i]
+        m.copy_episodes(src, [0, 1, 2, 3, 4, 1], dst)
+        assert len(dst) == 6 and dst.episode_ends.tolist() == [5, 12, 18, 22, 25, 32]
+        for i, j in enumerate([0, 1, 2, 3, 4, 1]):
+            assert_episode_equal(dst, i, episodes[j])
+            assert without_time(dst.episode_metadata(i)) == metas[j]
         with pytest.raises(StoreError, match="episode 9"):
-            m.copy_episodes(src, [0, 1, 2, 9], dst)  # [0, 1] is a batch, [2, 9] fails
-        assert len(dst) == 7 and dst.num_steps == 37
-        assert_episode_equal(dst, 6, episodes[1])
-        assert dst.stats["state"]["count"] == 37
+            m.copy_episodes(src, [0, 9], dst)
+        assert len(dst) == 6
+        (path / "data/state/c/2/0").unlink()  # rows 16:24: episodes 2 and 3
+        with pytest.raises(StoreError, match="data/state/c/2/0 of feature 'state' is missing"):
+            m.copy_episodes(PlayStore.open(path), [0, 1, 2, 3], dst)  # [0, 1] is a batch
+        assert len(dst) == 8 and dst.num_steps == 44
+        assert_episode_equal(dst, 7, episodes[1])
+        assert dst.stats["state"]["count"] == 44
     assert m.validate(tmp_path / "b").ok
 
 

@@ -3,9 +3,12 @@ codecs, URLs, the writer lock and its error messages."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
+import playworld.datasets.store as store_module
 from playworld.datasets import Feature, PlayStore
 from playworld.errors import FeatureError, StoreError, StoreLockedError, StoreNotFoundError
 
@@ -238,6 +241,81 @@ def test_commit_episodes_splits_the_rows_in_progress(tmp_path):
         s.begin_episode()
         with pytest.raises(StoreError, match="one metadata per episode"):
             s.commit_episodes([1, 1], [{}])
+
+
+def vectors() -> dict[str, Feature]:
+    return {k: f for k, f in features().items() if k != "cam"}
+
+
+def vector_episode(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    return {k: v for k, v in episode(rng, n).items() if k != "cam"}
+
+
+def test_episode_metadata_files(tmp_path, monkeypatch):
+    """Metadata lives in files of METADATA_BLOCK episodes, written before the record that names
+    them: the record stays small however much metadata there is, single and bulk commits fill
+    the files in order, a reader that opened early sees later commits on refresh, and entries
+    past the record's count (a commit that never landed) are ignored and then overwritten."""
+    monkeypatch.setattr(store_module, "METADATA_BLOCK", 3)
+    rng = np.random.default_rng(8)
+    path = tmp_path / "s.zarr"
+    big = "x" * 5000  # metadata larger than the whole record of a short store
+    metas = [{"i": i, "notes": big} for i in range(8)]
+    with PlayStore.create(path, vectors(), fps=10) as s:
+        reader = PlayStore.open(path)
+        for i in range(4):
+            s.add_episode(vector_episode(rng, 2), metas[i])
+        s.begin_episode()
+        for _ in range(6):
+            s.append({k: v[0] for k, v in vector_episode(rng, 1).items()})
+        assert s.commit_episodes([2, 2, 2], metas[4:7]) == 6  # ends in the third file
+    record = json.loads((path / "meta/zarr.json").read_text())["attributes"]
+    assert len(json.dumps(record)) < 5000 and record["metadata_block"] == 3
+    files = sorted(p.name for p in (path / "meta/episodes").iterdir())
+    assert files == ["0.json", "1.json", "2.json"]
+    assert [len(json.loads((path / "meta/episodes" / f).read_text())) for f in files] == [3, 3, 1]
+    reader.refresh()
+    for r in (reader, PlayStore.open(path)):
+        assert [r.episode_metadata(i)["i"] for i in range(7)] == list(range(7))
+        assert r.episode_metadata(5)["notes"] == big
+    # A commit whose metadata file landed but whose record did not: the entry is not an episode.
+    last = path / "meta/episodes/2.json"
+    last.write_text(json.dumps([*json.loads(last.read_text()), {"i": "lost"}]))
+    assert len(PlayStore.open(path)) == 7
+    with PlayStore.open(path, "a") as s:
+        s.add_episode(vector_episode(rng, 2), metas[7])
+    r = PlayStore.open(path)
+    assert [r.episode_metadata(i)["i"] for i in range(8)] == list(range(8))
+    assert len(json.loads(last.read_text())) == 2
+
+
+def test_format_1_stores_are_read_and_appended_in_their_layout(tmp_path):
+    """A store written before the metadata files (format 1: all metadata in the record)."""
+    rng = np.random.default_rng(9)
+    path = tmp_path / "s.zarr"
+    eps = [vector_episode(rng, n) for n in (3, 5)]
+    with PlayStore.create(path, vectors(), fps=10) as s:
+        s.add_episode(eps[0], {"i": 0})
+    root, meta = path / "zarr.json", path / "meta/zarr.json"
+    doc = json.loads(root.read_text())
+    doc["attributes"]["playworld"]["version"] = 1
+    root.write_text(json.dumps(doc))
+    rec = json.loads(meta.read_text())
+    rec["attributes"]["episodes"] = [{"i": 0, "source": "teleop"}]
+    del rec["attributes"]["metadata_block"]
+    meta.write_text(json.dumps(rec))
+    for f in (path / "meta/episodes").iterdir():
+        f.unlink()
+    with PlayStore.open(path, "a") as s:
+        assert s.version == 1 and s.episode_metadata(0)["i"] == 0
+        s.add_episode(eps[1], {"i": 1})
+    assert not any((path / "meta/episodes").iterdir())
+    assert [e["i"] for e in json.loads(meta.read_text())["attributes"]["episodes"]] == [0, 1]
+    r = PlayStore.open(path)
+    assert [r.episode_metadata(i)["i"] for i in range(2)] == [0, 1]
+    for i, data in enumerate(eps):
+        for k, v in data.items():
+            np.testing.assert_array_equal(r.episode(i)[k][:], v)
 
 
 def test_bad_steps_are_refused_and_change_nothing(tmp_path):
