@@ -10,8 +10,9 @@ the SAVED checkpoints in the twin with expert goals.
    a time (one torch thread each, one per core; `--workers` at once), then its folder
    `<out>/<policy>/policy` is loaded from disk.
 3. Evaluation (`playworld.collection.evaluation`, goals="expert": the observation a scripted
-   expert reaches from the same start in a copy of the twin): 17 tasks x 50 seeds (quick: x 10)
-   and 200 CALVIN chains of 5 (quick: 40), 2 workers.
+   expert reaches from the same start in a copy of the twin, kept in `<out>/goals` so that each
+   is rolled out once for the three goal-conditioned policies): 17 tasks x 50 seeds (quick:
+   x 10) and 200 CALVIN chains of 5 (quick: 40), 2 workers.
 
 Prints `name: value` lines: `gcbc_success`, `playlmp_success`, `dp_success` (pooled over tasks, with
 `<name>_ci95` the Wilson 95% interval), `playlmp_minus_gcbc`, `gcbc_chain_len`,
@@ -159,9 +160,16 @@ def main() -> None:
             max_steps=100,
             goals=goals,
             name=name,
+            goal_cache=out / "goals",
         )
         report["chains"] = evaluate_chains(
-            factory, chains, seed=0, workers=args.workers, max_steps=100, goals=goals
+            factory,
+            chains,
+            seed=0,
+            workers=args.workers,
+            max_steps=100,
+            goals=goals,
+            goal_cache=out / "goals",
         )
         (out / name / "eval.json").write_text(json.dumps(report, indent=2))
         figures[f"{name}_success"] = round(report["overall"]["success_rate"], 4)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -138,15 +139,16 @@ class _Runner:
         )
         self._expert_goals: Any = None
 
-    def goal(self, mode: str, seed: int, task: str) -> Any:
+    def goal(self, mode: str, seed: int, task: str, cache: str | None = None) -> Any:
         """What `policy.reset(goal=...)` gets: the task's name, or (mode "expert") the
-        observation a scripted expert reaches from the current state (`collection.goals`)."""
+        observation a scripted expert reaches from the current state (`collection.goals`;
+        `cache`: its folder of saved goals, or None)."""
         if mode == "task":
             return task
         if self._expert_goals is None:
             from playworld.collection.goals import ExpertGoals
 
-            self._expert_goals = ExpertGoals(self.robot.twin)
+            self._expert_goals = ExpertGoals(self.robot.twin, cache=cache)
         return self._expert_goals(self.robot.twin, seed, task)
 
     def close(self) -> None:
@@ -175,9 +177,10 @@ def run_episode(
     max_steps: int,
     video: Path | None = None,
     goals: str = "task",
+    goal_cache: str | None = None,
 ):
     """Reset, prepare `task`, run the loop until success or `max_steps`; (success, length).
-    `goals`: what the policy's reset gets (see `_Runner.goal`).
+    `goals`, `goal_cache`: what the policy's reset gets (see `_Runner.goal`).
 
     Seeds the process-wide random generators from `seed` (see `parallel.seed_globals`).
     """
@@ -186,7 +189,7 @@ def run_episode(
     t = get_task(task)
     runner.robot.reset(seed=seed)
     start = prepare_task(runner.robot.twin, t, np.random.default_rng([seed, 1]))
-    goal = runner.goal(goals, seed, t.name)
+    goal = runner.goal(goals, seed, t.name, goal_cache)
     seed_globals(seed)
     runner.policy.reset(seed=seed, goal=goal)
     return _roll(runner, t, start, max_steps, video)
@@ -267,15 +270,15 @@ class _VideoRecorder:
 # -- episodes over workers ---------------------------------------------------------------------
 def _run_jobs(args: tuple, runner: _Runner | None = None) -> list[Episode]:
     """Episodes of one chunk. args = (token, factory, profile, jobs, max_steps, video_dir,
-    goals)."""
-    token, factory, profile, jobs, max_steps, video_dir, goals = args
+    goals, goal_cache)."""
+    token, factory, profile, jobs, max_steps, video_dir, goals, goal_cache = args
     if runner is None:  # in a spawned worker
         runner = _worker_runner(token, factory, profile)
     out = []
     with preserved_globals():
         for task, index, seed, record in jobs:
             video = Path(video_dir) / f"{task}_{index:03d}.mp4" if record and video_dir else None
-            success, length = run_episode(runner, task, seed, max_steps, video, goals)
+            success, length = run_episode(runner, task, seed, max_steps, video, goals, goal_cache)
             out.append(Episode(task, index, seed, success, length, str(video) if video else None))
     return out
 
@@ -320,6 +323,7 @@ def evaluate(
     name: str | None = None,
     goals: str = "task",
     view: Any = None,
+    goal_cache: str | Path | None = None,
 ) -> dict[str, Any]:
     """Success per task with 95% Wilson intervals and episode lengths.
 
@@ -328,7 +332,9 @@ def evaluate(
 
     `goals`: "task" resets the policy with the task's name, "expert" with the observation a
     scripted expert reaches from the episode's start in a copy of the twin (goal-conditioned
-    policies such as gcbc and play-lmp; see `playworld.collection.goals`).
+    policies such as gcbc and play-lmp; see `playworld.collection.goals`). `goal_cache`: a
+    folder where expert goals are kept and looked up (the same numbers, each expert rollout
+    once across the policies evaluated on the same seeds; a fresh folder per run).
 
     `workers` processes run the episodes: this one and `workers - 1` spawned ones. Results do
     not depend on `workers` (see the module docstring). `name` labels the report (default: the
@@ -350,7 +356,8 @@ def evaluate(
         for i in range(episodes)
     ]
     t0 = time.perf_counter()
-    payloads = [(c, max_steps, video_dir, goals) for c in split(jobs, workers)]
+    cache = None if goal_cache is None else os.fspath(goal_cache)
+    payloads = [(c, max_steps, video_dir, goals, cache) for c in split(jobs, workers)]
     parts, kind = _run_parallel(_run_jobs, policy_factory, profile, payloads, workers, view)
     results = sorted(
         (e for part in parts for e in part), key=lambda e: (names.index(e.task), e.index)
@@ -390,10 +397,11 @@ def evaluate(
 
 def _run_chains(args: tuple, runner: _Runner | None = None) -> list[dict[str, Any]]:
     """CALVIN-style chains. args = (token, factory, profile, [(index, seed)], length, max_steps,
-    goals); with goals "expert", one expert goal per subtask, from the state the chain reached."""
+    goals, goal_cache); with goals "expert", one expert goal per subtask, from the state the
+    chain reached."""
     from playworld.sim.tasks import TASKS
 
-    token, factory, profile, jobs, length, max_steps, goals = args
+    token, factory, profile, jobs, length, max_steps, goals, goal_cache = args
     if runner is None:  # in a spawned worker
         runner = _worker_runner(token, factory, profile)
     twin = runner.robot.twin
@@ -412,7 +420,7 @@ def _run_chains(args: tuple, runner: _Runner | None = None) -> list[dict[str, An
                     break
                 task = options[int(rng.integers(len(options)))]
                 done.append(task.name)
-                goal = runner.goal(goals, seed, task.name)
+                goal = runner.goal(goals, seed, task.name, goal_cache)
                 runner.policy.reset(seed=seed, goal=goal)
                 success, _ = _roll(runner, task, state, max_steps, None)
                 if not success:
@@ -431,19 +439,21 @@ def evaluate_chains(
     max_steps: int = 100,
     profile: str = "sim_panda",
     goals: str = "task",
+    goal_cache: str | Path | None = None,
 ) -> dict[str, Any]:
     """CALVIN protocol: `chains` random feasible sequences of `length` tasks without resets.
 
     Each next task is drawn among the tasks feasible in the state reached (none repeated); a
     chain stops at its first failure. Returns `success_at` (fraction of chains completing at
-    least k tasks, k = 1..length), `avg_len` and the chains.
+    least k tasks, k = 1..length), `avg_len` and the chains. `goal_cache`: see `evaluate`.
     """
     from playworld.collection.goals import check_goal_mode
 
     _check_counts(chains=chains, length=length, workers=workers, max_steps=max_steps)
     check_goal_mode(goals)
     jobs = [(i, episode_seed(seed, 10_000, i)) for i in range(chains)]
-    payloads = [(c, length, max_steps, goals) for c in split(jobs, workers)]
+    cache = None if goal_cache is None else os.fspath(goal_cache)
+    payloads = [(c, length, max_steps, goals, cache) for c in split(jobs, workers)]
     parts, _ = _run_parallel(_run_chains, policy_factory, profile, payloads, workers)
     runs = sorted((r for part in parts for r in part), key=lambda r: r["index"])
     completed = np.array([r["completed"] for r in runs])

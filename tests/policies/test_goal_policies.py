@@ -247,6 +247,44 @@ def test_expert_goal_evaluation_is_reproducible(tmp_path) -> None:
     assert runs[0]["goals"] == "expert"
 
 
+def test_expert_goal_cache(tmp_path) -> None:
+    """Cached goals are the rolled-out ones: an evaluation with a goal cache gives the same
+    JSON as without, fills one file per episode start, and reads them back on the next run
+    (no file rewritten); another start state is another entry; a damaged entry is replaced."""
+    from playworld.collection.goals import ExpertGoals
+    from playworld.sim.twin import Twin
+
+    POLICY_EXAMPLE(tmp_path).save(tmp_path / "p")
+    factory = functools.partial(make_policy, str(tmp_path / "p"))
+    cache = tmp_path / "goals"
+    kw = dict(seed=5, max_steps=15, goals="expert")
+    runs = [evaluate(factory, "turn_on_light", 2, **kw)]
+    runs.append(evaluate(factory, "turn_on_light", 2, goal_cache=cache, **kw))
+    files = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    assert len(files) == 2 and all(n.startswith("turn_on_light-") for n in files)
+    runs.append(evaluate(factory, "turn_on_light", 2, goal_cache=cache, **kw))
+    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == files
+    for r in runs:
+        r.pop("elapsed_s")
+    assert len({json.dumps(r, sort_keys=True) for r in runs}) == 1
+
+    twin = Twin()
+    twin.reset(seed=3)
+    fresh = ExpertGoals(twin)(twin, 3, "open_drawer")
+    cached = ExpertGoals(twin, cache=tmp_path / "g")
+    first = cached(twin, 3, "open_drawer")
+    (entry,) = (tmp_path / "g").iterdir()
+    entry.write_bytes(b"not an npz")
+    again = cached(twin, 3, "open_drawer")
+    for goal in (first, again):
+        assert goal.keys() == fresh.keys()
+        for k in fresh:
+            np.testing.assert_array_equal(goal[k], fresh[k])
+    twin.reset(seed=4)
+    cached(twin, 3, "open_drawer")  # the same task and seed from another state
+    assert len(list((tmp_path / "g").iterdir())) == 2
+
+
 def test_train_cli_bad_store_is_one_line(tmp_path) -> None:
     out = subprocess.run(
         [
