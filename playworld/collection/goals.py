@@ -66,10 +66,8 @@ class ExpertGoals:
         try:
             with np.load(path, allow_pickle=False) as saved:
                 return {k: np.array(saved[k]) for k in saved.files}
-        except FileNotFoundError:
-            pass
         except (OSError, ValueError, zipfile.BadZipFile):
-            pass  # a damaged entry: rolled out again and replaced
+            pass  # not there yet, or damaged: rolled out (again) and saved
         goal = self._rollout(twin, seed, task)
         self.cache.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.partial")

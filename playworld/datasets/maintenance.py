@@ -108,13 +108,19 @@ class UncheckedStore(PlayStore):
     """A PlayStore that opens although arrays are shorter than the commit record, so that
     `validate` can list every short array instead of stopping at the first one."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        #: Unreadable metadata files, (file index, first episode, end episode, error): their
+        #: episodes get empty metadata here, so that validate lists them and salvage copies them.
+        self.metadata_problems: list[tuple[int, int, int, Exception]] = []
+        super().__init__(*args, **kwargs)
+
     def _check_lengths(self, ends: np.ndarray) -> None:
         pass
 
     def _metadata_lost(
         self, block: int, lo: int, hi: int, error: Exception
     ) -> list[dict[str, Any]]:
-        self.metadata_problems = [*getattr(self, "metadata_problems", []), (block, lo, hi, error)]
+        self.metadata_problems.append((block, lo, hi, error))
         return [{} for _ in range(hi - lo)]
 
 
@@ -315,7 +321,7 @@ def validate(path_or_url: str | os.PathLike[str], *, deep: bool = True) -> Valid
                 f"first at row {bad_rows[0]} (episode {i}, step {step})",
                 bad_rows,
             )
-    for block, lo, hi, error in getattr(store, "metadata_problems", []):
+    for block, lo, hi, error in store.metadata_problems:
         found.add(store.metadata_problem(block, lo, hi, error))
     for file in sorted(files):
         if file.endswith(PARTIAL_SUFFIX):
