@@ -519,8 +519,8 @@ def copy_episodes(src: PlayStore, indices: Iterable[int], dst: PlayStore) -> Non
                 lo, hi, rows = read
                 if not lo <= row < hi:
                     lo, hi = row, min(row + span, run_stop[j])
-                    read = lo, hi, {k: src.read(k, lo, hi) for k in src.features}
-                    rows = read[2]
+                    rows = {k: src.read(k, lo, hi) for k in src.features}
+                    read = lo, hi, rows
                 for t in range(row - lo, min(hi, ep.stop) - lo):
                     dst.append({k: v[t] for k, v in rows.items()})
                 row = min(hi, ep.stop)
