@@ -87,11 +87,12 @@ def run_eval_cli(
     profile: str = "sim_panda",
     goals: str = "task",
     view: Any = None,
+    goal_cache: str | Path | None = None,
 ) -> int:
     """`playworld eval`: evaluate, print a table, write `eval.json` and `eval.png` into `out`.
 
     `name` labels the report (the policy's name or folder). Returns the exit code (0).
-    `chains > 0` adds that many CALVIN chains of 5 tasks.
+    `chains > 0` adds that many CALVIN chains of 5 tasks. `goal_cache`: see `evaluate`.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -108,6 +109,7 @@ def run_eval_cli(
         name=name,
         goals=goals,
         view=view,
+        goal_cache=goal_cache,
     )
     if chains > 0:
         report["chains"] = evaluate_chains(
@@ -118,6 +120,7 @@ def run_eval_cli(
             max_steps=max_steps,
             profile=profile,
             goals=goals,
+            goal_cache=goal_cache,
         )
     tmp = out / "eval.json.tmp"
     tmp.write_text(json.dumps(report, indent=2))

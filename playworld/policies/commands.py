@@ -1,7 +1,7 @@
 """CLI of policies: `playworld eval` and `playworld train policy` (registered in playworld/cli.py).
 
 playworld eval --policy NAME|DIR [--tasks all] [--episodes 20] [--workers 2] [--out out/eval]
-               [--goals auto|task|expert]
+               [--goals auto|task|expert] [--goal-cache DIR]
 playworld train policy --type gcbc|play-lmp|diffusion|bc-expert --store STORE --out DIR [--minutes M] [--steps N]
                        [--config FILE] [--set section.key=value ...] [--resume]
 """
@@ -48,6 +48,14 @@ def eval_command(
             "policies)."
         ),
     ] = "auto",
+    goal_cache: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder keeping expert goals across runs on the same seeds (each expert "
+            "rollout once when several policies are evaluated); a fresh folder per playworld "
+            "version."
+        ),
+    ] = None,
     view: ViewOption = False,
     view_save: ViewSaveOption = None,
 ) -> None:
@@ -81,6 +89,7 @@ def eval_command(
             profile,
             goals,
             view=live,
+            goal_cache=goal_cache,
         )
         _finish_view(live)
     except PlayworldError as exc:

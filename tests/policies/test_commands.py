@@ -89,3 +89,21 @@ def test_policy_reading_features_the_robot_lacks_is_one_line(tmp_path):
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "lidar" in lines[0] and "Traceback" not in result.output
+
+
+def test_eval_goal_cache_is_filled_then_read(tmp_path):
+    """`--goal-cache DIR`: one expert goal per episode start is saved, and a second run on the
+    same seeds reads them (no file rewritten) and reports the same episodes."""
+    make_policy("zero").save(tmp_path / "zero")
+    cache = tmp_path / "goals"
+    args = ["eval", "--policy", str(tmp_path / "zero"), "--tasks", "turn_on_light"]
+    args += ["--episodes", "2", "--max-steps", "3", "--workers", "1", "--goals", "expert"]
+    args += ["--goal-cache", str(cache)]
+    reports, stamps = [], []
+    for run in ("a", "b"):
+        result = CliRunner().invoke(_app(), [*args, "--out", str(tmp_path / run)])
+        assert result.exit_code == 0, result.output
+        reports.append(json.loads((tmp_path / run / "eval.json").read_text()))
+        stamps.append({p.name: p.stat().st_mtime_ns for p in cache.iterdir()})
+    assert len(stamps[0]) == 2 and stamps[0] == stamps[1]
+    assert reports[0]["episodes_detail"] == reports[1]["episodes_detail"]
