@@ -38,18 +38,24 @@ from playworld.policies.goal import (
 from playworld.policies.mixture import LogisticMixtureHead
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+#: Plan recognition networks (`PlayLMPConfig.recognition`).
+RECOGNITION = ("gru", "transformer")
 
 
 @dataclass(frozen=True)
 class PlayLMPConfig(GoalPolicyConfig):
-    """`hidden`/`layers`: the policy's and the proposal's MLPs; `gru`: units per direction of
-    plan recognition; `latent`: size of z; `beta`: KL weight; `kl_balance`: alpha above;
-    `replan_every`: steps between plans at run time; `sample_plan`: draw z (else the prior mean).
+    """`hidden`/`layers`: the policy's and the proposal's MLPs; `recognition`: plan recognition's
+    network, `gru` (bidirectional, `gru` units per direction) or `transformer` (`gru` wide,
+    `recognition_layers` layers, one summary token); `latent`: size of z; `beta`: KL weight;
+    `kl_balance`: alpha above; `replan_every`: steps between plans at run time; `sample_plan`:
+    draw z (else the prior mean).
     """
 
     hidden: int = 256
     layers: int = 2
+    recognition: str = "gru"
     gru: int = 128
+    recognition_layers: int = 2
     latent: int = 32
     beta: float = 0.01
     kl_balance: float = 0.8
@@ -62,6 +68,10 @@ class PlayLMPConfig(GoalPolicyConfig):
             raise ConfigError(
                 "expected hidden, layers, gru, latent, replan_every >= 1, found "
                 f"{self.hidden}, {self.layers}, {self.gru}, {self.latent}, {self.replan_every}"
+            )
+        if self.recognition not in RECOGNITION:
+            raise ConfigError(
+                f"expected recognition among {RECOGNITION}, found {self.recognition!r}"
             )
         if self.beta < 0 or not 0.0 <= self.kl_balance <= 1.0:
             raise ConfigError(
@@ -94,15 +104,55 @@ def balanced_kl(
     return alpha * gaussian_kl(*sg[0], *prior) + (1 - alpha) * gaussian_kl(*post, *sg[1])
 
 
+class TransformerRecognition(nn.Module):
+    """Plan recognition as a small pre-norm transformer over [summary token, goal, s_0 ..
+    s_{L-1}] (steps past L masked out); the summary token's output -> the posterior's mean and
+    log std (B, 2Z). All steps at once, where the GRU walks the window step by step."""
+
+    def __init__(self, obs_dim: int, goal_dim: int, width: int, layers: int, steps: int, out: int):
+        super().__init__()
+        self.obs_in = nn.Linear(obs_dim, width)
+        self.goal_in = nn.Linear(goal_dim, width)
+        self.summary = nn.Parameter(0.02 * torch.randn(1, 1, width))
+        self.position = nn.Parameter(0.02 * torch.randn(1, steps, width))
+        heads = 4 if width % 4 == 0 else 1
+        layer = nn.TransformerEncoderLayer(
+            width,
+            heads,
+            2 * width,
+            dropout=0.0,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+        self.out = nn.Linear(width, out)
+
+    def forward(self, obs: torch.Tensor, goal: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """obs (B, T, D) with lengths L (B,), goal (B, G) -> (B, out)."""
+        b, t = obs.shape[:2]
+        steps = self.obs_in(obs) + self.position[:, :t]
+        tokens = torch.cat([self.summary.expand(b, -1, -1), self.goal_in(goal)[:, None], steps], 1)
+        pad = torch.arange(t, device=obs.device)[None] >= lengths[:, None]  # (B, T)
+        pad = torch.cat([pad.new_zeros(b, 2), pad], 1)
+        return self.out(self.norm(self.encoder(tokens, src_key_padding_mask=pad)[:, 0]))
+
+
 class PlayLMPNet(nn.Module):
     """Plan recognition, plan proposal and the latent-conditioned policy (module docstring)."""
 
     def __init__(self, config: PlayLMPConfig, obs_dim: int, goal_dim: int, action_dim: int):
         super().__init__()
         self.config = c = config
-        self.recognition = nn.GRU(obs_dim, c.gru, batch_first=True, bidirectional=True)
-        self.goal_in = nn.Linear(goal_dim, obs_dim)  # the goal as one more step of the sequence
-        self.posterior = nn.Linear(2 * c.gru, 2 * c.latent)
+        if c.recognition == "transformer":
+            self.recognition: nn.Module = TransformerRecognition(
+                obs_dim, goal_dim, c.gru, c.recognition_layers, c.max_window, 2 * c.latent
+            )
+        else:
+            self.recognition = nn.GRU(obs_dim, c.gru, batch_first=True, bidirectional=True)
+            self.goal_in = nn.Linear(goal_dim, obs_dim)  # the goal as one more step
+            self.posterior = nn.Linear(2 * c.gru, 2 * c.latent)
         self.proposal = nn.Sequential(
             mlp(obs_dim + goal_width(c, goal_dim), c.hidden, c.layers),
             nn.Linear(c.hidden, 2 * c.latent),
@@ -125,6 +175,8 @@ class PlayLMPNet(nn.Module):
         self, obs: torch.Tensor, goal: torch.Tensor, lengths: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """obs (B, T, D) with lengths L (B,), goal (B, G) -> posterior mean, log std (B, Z)."""
+        if self.config.recognition == "transformer":
+            return self._gaussian(self.recognition(obs, goal, lengths))
         b = obs.shape[0]
         seq = torch.cat([obs, torch.zeros_like(obs[:, :1])], 1)  # (B, T + 1, D)
         seq[torch.arange(b), lengths] = self.goal_in(goal)  # the goal right after step L - 1

@@ -28,9 +28,11 @@ class EMA:
         self.num_updates += 1
         n = self.num_updates
         d = min(self.decay, (1 + n) / (10 + n))
-        for k, v in model.state_dict().items():
-            if k in self.shadow:
-                self.shadow[k].lerp_(v.detach().float(), 1.0 - d)
+        state = model.state_dict()
+        # one fused call over all tensors, not a Python loop of lerp_ (see the loop's AdamW)
+        torch._foreach_lerp_(
+            list(self.shadow.values()), [state[k].detach().float() for k in self.shadow], 1.0 - d
+        )
 
     def state_dict(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:
         """The model's state dict with the averaged weights (other buffers as they are)."""

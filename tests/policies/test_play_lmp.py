@@ -1,5 +1,6 @@
 """Play-LMP's pieces: the balanced KL (zero when posterior equals prior, the closed form of
-torch.distributions otherwise, gradients split by alpha) and the loss falling on play windows."""
+torch.distributions otherwise, gradients split by alpha) and plan recognition reading each window
+up to its length."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from playworld.policies.play_lmp import balanced_kl, gaussian_kl
+from playworld.errors import ConfigError
+from playworld.policies.play_lmp import PlayLMPConfig, PlayLMPNet, balanced_kl, gaussian_kl
 
 
 def test_kl_is_zero_when_posterior_equals_prior() -> None:
@@ -38,3 +40,27 @@ def test_kl_matches_torch_distributions_and_balances_gradients() -> None:
 def test_kl_extremes_still_equal_the_kl(alpha: float) -> None:
     a, b = (torch.randn(3, 6), torch.zeros(3, 6)), (torch.zeros(3, 6), torch.zeros(3, 6))
     assert torch.allclose(balanced_kl(a, b, alpha), gaussian_kl(*a, *b))
+
+
+@pytest.mark.parametrize("recognition", ["gru", "transformer"])
+def test_recognition_reads_the_window_up_to_its_length(recognition: str) -> None:
+    torch.manual_seed(2)
+    config = PlayLMPConfig(recognition=recognition, gru=16, latent=4, min_window=4, max_window=8)
+    net = PlayLMPNet(config, obs_dim=6, goal_dim=6, action_dim=7)
+    obs, goal, lengths = torch.randn(5, 8, 6), torch.randn(5, 6), torch.tensor([4, 8, 5, 6, 4])
+    mu, log_std = net.recognise(obs, goal, lengths)
+    assert mu.shape == log_std.shape == (5, 4)
+    past = obs.clone()
+    inside = obs.clone()
+    for i, n in enumerate(lengths):
+        past[i, n:] = 100.0  # steps after the window's end: padding
+        inside[i, n - 1] += 1.0  # the window's last step
+    assert torch.allclose(net.recognise(past, goal, lengths)[0], mu, atol=1e-5)
+    changed = (net.recognise(inside, goal, lengths)[0] - mu).abs().amax(-1)
+    assert (changed > 1e-4).all()
+    assert ((net.recognise(obs, goal + 1.0, lengths)[0] - mu).abs().amax(-1) > 1e-4).all()
+
+
+def test_unknown_recognition_is_one_config_error() -> None:
+    with pytest.raises(ConfigError, match="recognition among"):
+        PlayLMPConfig(recognition="lstm")
