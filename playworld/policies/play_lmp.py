@@ -1,7 +1,8 @@
 """Play-LMP: latent motor plans from play (Lynch et al. 2019), sized for a CPU.
 
-    plan recognition  q(z | s_0 .. s_{L-1}, g)  a bidirectional GRU over the window's
-                      observations and its goal -> a diagonal Gaussian (posterior)
+    plan recognition  q(z | s_0 .. s_{L-1}, g)  a bidirectional GRU (or a small transformer)
+                      over the window's observations and its goal -> a diagonal Gaussian
+                      (posterior)
     plan proposal     p(z | s_0, g)             an MLP on the first observation and the goal
                       -> a diagonal Gaussian (prior)
     policy            pi(a_t | s_t, z, g)        an MLP and the logistic-mixture head, every step
